@@ -1,0 +1,58 @@
+# spectralkd-lite: set up, run the demo, test. Everything lives in .venv inside the repo.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# A CPU wheel of this torch is on disk on the project's machines; any torch >= 2.4 works.
+TORCH_SPEC ?= torch==2.13.0
+EXTRAS ?= dev,animations
+SYSTEM_PACKAGES := libcairo2-dev libpango1.0-dev pkg-config ffmpeg
+PYTEST_ARGS ?=
+
+.PHONY: setup system-deps demo test lint format notebooks animations bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# manim builds pycairo and manimpango from source: they need cairo, pango and pkg-config.
+system-deps:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if ! command -v apt-get >/dev/null; then echo "please install: $$missing (cairo, pango, pkg-config, ffmpeg)"; exit 1; fi; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+setup: system-deps $(BIN)/python
+	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+
+demo: setup
+	$(BIN)/spectralkd-lite demo --out runs/demo
+
+test: setup
+	$(BIN)/ruff check spectralkd_lite tests benchmarks animations
+	$(BIN)/ruff format --check spectralkd_lite tests benchmarks animations
+	SPECTRALKD_PROFILE=tiny HF_HUB_OFFLINE=1 $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider tests notebooks $(PYTEST_ARGS)
+
+lint:
+	$(BIN)/ruff check spectralkd_lite tests benchmarks animations
+
+format:
+	$(BIN)/ruff format spectralkd_lite tests benchmarks animations
+	$(BIN)/ruff check --fix spectralkd_lite tests benchmarks animations
+
+# Re-execute every notebook in the tiny profile and store it with clean metadata.
+notebooks: setup
+	SPECTRALKD_PROFILE=tiny HF_HUB_OFFLINE=1 $(BIN)/python -m spectralkd_lite.notebook_tools execute notebooks/*.ipynb
+
+animations: setup
+	$(BIN)/python animations/render.py
+
+bench: setup
+	$(BIN)/python benchmarks/analysis_overhead.py
+	$(BIN)/python benchmarks/streaming_memory.py
+
+clean:
+	rm -rf runs .pytest_cache

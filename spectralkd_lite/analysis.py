@@ -1,0 +1,165 @@
+"""analyze(): stream batches through a model and measure every layer's spectrum.
+
+Memory is O(layers x channels) whatever the number of batches: each batch adds
+its per-layer sums of |rfft| (see ``spectrum.stacked_magnitude_sums``) into
+running float64 buffers on the model's device; nothing is copied to the host
+until the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from .capture import block_layers, capture_outputs, model_device
+from .report import SpectralReport
+from .spectrum import full_spectrum, stacked_magnitude_sums
+
+# Batch keys that are targets, not model inputs.
+_NON_INPUTS = ("labels", "label", "label_ids")
+
+
+class _Accumulator:
+    """Running per-layer magnitude sums, grouped by layer shape (one rfft per group)."""
+
+    def __init__(self) -> None:
+        self.sums: list[Tensor | None] = []
+        self.counts: list[Tensor | None] = []
+        self.channels: list[int] = []
+
+    def add(self, layers: Sequence[Tensor], mask: Tensor | None) -> None:
+        if not self.sums:
+            self.sums = [None] * len(layers)
+            self.counts = [None] * len(layers)
+            self.channels = [x.shape[-1] for x in layers]
+        elif len(layers) != len(self.sums):
+            raise ValueError(f"a batch gave {len(layers)} layers, earlier batches {len(self.sums)}")
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, x in enumerate(layers):
+            groups.setdefault(tuple(x.shape), []).append(i)
+        for shape, idx in groups.items():
+            m = mask if mask is not None and tuple(mask.shape) == shape[:-1] else None
+            if mask is not None and m is None:
+                raise ValueError(
+                    f"the attention mask has shape {tuple(mask.shape)} but layer outputs of shape "
+                    f"{shape} have other positions; drop the mask for this model"
+                )
+            stacked = layers[idx[0]].unsqueeze(0) if len(idx) == 1 else torch.stack([layers[i] for i in idx])
+            sums, count = stacked_magnitude_sums(stacked, m)
+            for j, i in enumerate(idx):
+                self.sums[i] = sums[j] if self.sums[i] is None else self.sums[i] + sums[j]
+                self.counts[i] = count if self.counts[i] is None else self.counts[i] + count
+
+
+def _to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
+    if not isinstance(batch, Mapping):
+        raise TypeError(f"each batch must be a dict of model inputs, got {type(batch).__name__}")
+    return {
+        k: (v.to(device, non_blocking=True) if isinstance(v, Tensor) else v)
+        for k, v in batch.items()
+        if k not in _NON_INPUTS
+    }
+
+
+def analyze(
+    model: nn.Module,
+    batches: Iterable[Mapping[str, Any]],
+    *,
+    modules: Sequence[str] | None = None,
+    channel_dim: int = -1,
+    num_prefix_tokens: int = 0,
+    include_embeddings: bool = False,
+    max_batches: int | None = None,
+    model_name: str | None = None,
+    progress: bool = True,
+    meta: Mapping[str, Any] | None = None,
+) -> SpectralReport:
+    """Measure the SpectralKD spectrum and intensity of every layer of ``model``.
+
+    Args:
+        model: a Hugging Face model (hidden states are used) or any nn.Module
+            (then name layers with ``modules``).
+        batches: an iterable of dicts of model inputs (a DataLoader, say). When a
+            batch has ``attention_mask`` (B, L), only its 1-positions count, so
+            padding never does. ``labels`` are dropped.
+        modules: module paths to hook instead of using ``hidden_states``; layers
+            then are numbered 1..len(modules) in the given order.
+        channel_dim: channel axis of hooked outputs (1 for (B, C, H, W) maps).
+        num_prefix_tokens: tokens to drop from the front of each (B, T, C) output:
+            1 for a ViT's class token, 2 for DeiT's class + distillation tokens.
+        include_embeddings: also report the embedding output as block 0.
+        max_batches: stop after this many batches.
+        model_name: name stored in the report (default: ``config.name_or_path``).
+        progress: show a tqdm progress bar.
+        meta: extra context stored in the report.
+
+    Returns:
+        A SpectralReport with one entry per layer.
+    """
+    device = model_device(model)
+    was_training = model.training
+    model.eval()
+    acc = _Accumulator()
+    n_batches = 0
+    total = (
+        max_batches if max_batches is not None else (len(batches) if hasattr(batches, "__len__") else None)
+    )
+    try:
+        with torch.inference_mode():
+            for batch in tqdm(batches, total=total, disable=not progress, desc="analyze", leave=False):
+                if max_batches is not None and n_batches >= max_batches:
+                    break
+                inputs = _to_device(batch, device)
+                mask = inputs.get("attention_mask")
+                if modules:
+                    with capture_outputs(model, modules) as store:
+                        model(**inputs)
+                    layers = [store[p].movedim(channel_dim, -1) for p in modules]
+                else:
+                    out = model(**inputs, output_hidden_states=True)
+                    hidden = getattr(out, "hidden_states", None)
+                    if hidden is None:
+                        raise ValueError(
+                            f"{type(model).__name__} returned no hidden_states; pass modules=[...] to hook layers"
+                        )
+                    layers = block_layers(hidden, include_embeddings)
+                if num_prefix_tokens:
+                    layers = [x[:, num_prefix_tokens:] for x in layers]
+                    mask = mask[:, num_prefix_tokens:] if mask is not None else None
+                acc.add(layers, mask.bool() if mask is not None else None)
+                n_batches += 1
+    finally:
+        model.train(was_training)
+    if n_batches == 0:
+        raise ValueError("no batches to analyze: the data is empty")
+
+    counts = [float(c) for c in acc.counts]
+    if min(counts) == 0:
+        raise ValueError("no position counted: every attention mask was all zeros")
+    spectra = [
+        full_spectrum((s / c).float(), ch).cpu()
+        for s, c, ch in zip(acc.sums, acc.counts, acc.channels, strict=True)
+    ]
+    if modules:
+        blocks = list(range(1, len(modules) + 1))
+        names = list(modules)
+    else:
+        start = 0 if include_embeddings else 1
+        blocks = list(range(start, start + len(spectra)))
+        names = ["embeddings" if b == 0 else f"block {b}" for b in blocks]
+    name = model_name or getattr(getattr(model, "config", None), "name_or_path", "") or type(model).__name__
+    return SpectralReport(
+        model_name=str(name),
+        layer_names=names,
+        blocks=blocks,
+        channels=list(acc.channels),
+        intensity=[float(s.mean()) for s in spectra],
+        spectra=[s.tolist() for s in spectra],
+        positions=[int(c) for c in counts],
+        batches=n_batches,
+        meta=dict(meta or {}),
+    )

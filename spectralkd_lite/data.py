@@ -1,0 +1,217 @@
+"""Intent-classification data with one interface: texts, integer labels, label names.
+
+Sources:
+- ``builtin``: the project's own intent set (data/intents: 24 intents, 6 domains);
+- CLINC150 from its JSON file (``data_full.json``: train/val/test lists of
+  ``[text, intent]``, plus ``oos_*`` out-of-scope splits);
+- BANKING77 from its CSV files (columns ``text,category``);
+- the Hugging Face hub (``clinc_oos``, ``banking77``) through ``datasets``, for Colab.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+SPLITS = ("train", "validation", "test")
+_CLINC_SPLIT = {"train": "train", "validation": "val", "test": "test"}
+
+
+@dataclass(frozen=True)
+class IntentSplit:
+    """One split: ``texts[i]`` has label ``labels[i]``, an index into ``label_names``."""
+
+    texts: list[str]
+    labels: list[int]
+    label_names: list[str]
+
+    def __post_init__(self) -> None:
+        if len(self.texts) != len(self.labels):
+            raise ValueError(f"{len(self.texts)} texts but {len(self.labels)} labels")
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+    def subset(self, n: int | None) -> IntentSplit:
+        """The first ``n`` examples (all when n is None)."""
+        return self if n is None else IntentSplit(self.texts[:n], self.labels[:n], self.label_names)
+
+
+@dataclass(frozen=True)
+class IntentData:
+    """Train, validation and test splits sharing one label set."""
+
+    name: str
+    train: IntentSplit
+    validation: IntentSplit
+    test: IntentSplit
+
+    @property
+    def label_names(self) -> list[str]:
+        return self.train.label_names
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+    def split(self, name: str) -> IntentSplit:
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}; choose one of {', '.join(SPLITS)}")
+        return getattr(self, name)
+
+
+def _encode(
+    rows: dict[str, list[tuple[str, str]]], name: str, label_names: Sequence[str] | None = None
+) -> IntentData:
+    names = sorted({intent for _, intent in rows["train"]}) if label_names is None else list(label_names)
+    index = {n: i for i, n in enumerate(names)}
+    splits = {}
+    for split, pairs in rows.items():
+        unknown = sorted({intent for _, intent in pairs if intent not in index})
+        if unknown:
+            raise ValueError(
+                f"{name}: split {split!r} has labels not in the training split: {', '.join(unknown[:5])}"
+            )
+        splits[split] = IntentSplit([t for t, _ in pairs], [index[i] for _, i in pairs], names)
+    return IntentData(name, splits["train"], splits["validation"], splits["test"])
+
+
+def builtin_dir() -> Path:
+    """The folder of the built-in intent set (inside the wheel, or data/intents in a checkout)."""
+    packaged = resources.files("spectralkd_lite") / "_data" / "intents"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[1] / "data" / "intents"
+
+
+def _read_csv(path: Path, text_col: str, label_col: str) -> list[tuple[str, str]]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file (expected a CSV with columns {text_col},{label_col})")
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames is None or not {text_col, label_col} <= set(reader.fieldnames):
+            raise ValueError(
+                f"{path}: expected a CSV header with columns {text_col},{label_col}, got {reader.fieldnames}"
+            )
+        rows = []
+        for line, row in enumerate(reader, start=2):
+            text, label = (row.get(text_col) or "").strip(), (row.get(label_col) or "").strip()
+            if not text or not label:
+                raise ValueError(f"{path}, line {line}: empty {text_col} or {label_col}")
+            rows.append((text, label))
+    if not rows:
+        raise ValueError(f"{path}: no rows under the header")
+    return rows
+
+
+def load_builtin(folder: str | Path | None = None) -> IntentData:
+    """The project's intent set: train.csv, validation.csv, test.csv with columns text,intent."""
+    folder = Path(folder) if folder is not None else builtin_dir()
+    rows = {s: _read_csv(folder / f"{s}.csv", "text", "intent") for s in SPLITS}
+    return _encode(rows, "builtin")
+
+
+def load_clinc150(path: str | Path, include_oos: bool = False) -> IntentData:
+    """CLINC150 from ``data_full.json`` (train / val / test, optionally the oos class).
+
+    With ``include_oos`` the out-of-scope queries join each split under the label "oos".
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file (expected CLINC150's data_full.json)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(
+            f"{path}: not valid JSON ({e.msg} at line {e.lineno}); expected CLINC150's data_full.json"
+        ) from None
+    rows = {}
+    for split, key in _CLINC_SPLIT.items():
+        keys = [key] + ([f"oos_{key}"] if include_oos else [])
+        pairs: list[tuple[str, str]] = []
+        for k in keys:
+            items = data.get(k) if isinstance(data, dict) else None
+            if not isinstance(items, list):
+                raise ValueError(
+                    f"{path}: expected a JSON object with a list under {k!r} of [text, intent] pairs"
+                )
+            for item in items:
+                if not (isinstance(item, list) and len(item) == 2 and all(isinstance(v, str) for v in item)):
+                    raise ValueError(f"{path}: entry {item!r} under {k!r} is not a [text, intent] pair")
+                pairs.append((item[0], item[1]))
+        rows[split] = pairs
+    return _encode(rows, "clinc150" + ("+oos" if include_oos else ""))
+
+
+def load_banking77(folder: str | Path, validation_fraction: float = 0.1, seed: int = 0) -> IntentData:
+    """BANKING77 from its folder of ``train.csv`` and ``test.csv`` (columns text,category).
+
+    BANKING77 has no validation split: a seeded, stratified ``validation_fraction``
+    of train becomes one.
+    """
+    import random
+
+    folder = Path(folder)
+    train = _read_csv(folder / "train.csv", "text", "category")
+    test = _read_csv(folder / "test.csv", "text", "category")
+    by_label: dict[str, list[tuple[str, str]]] = {}
+    for pair in train:
+        by_label.setdefault(pair[1], []).append(pair)
+    rng = random.Random(seed)
+    keep, val = [], []
+    for label in sorted(by_label):
+        items = by_label[label][:]
+        rng.shuffle(items)
+        n_val = max(1, round(validation_fraction * len(items)))
+        val += items[:n_val]
+        keep += items[n_val:]
+    return _encode({"train": keep, "validation": val, "test": test}, "banking77")
+
+
+def load_hub(name: str) -> IntentData:  # pragma: no cover - needs the hub (Colab)
+    """``clinc_oos`` (config ``plus``) or ``banking77`` from the Hugging Face hub."""
+    from datasets import load_dataset
+
+    if name == "clinc_oos":
+        ds = load_dataset("clinc_oos", "plus")
+        names = ds["train"].features["intent"].names
+        rows = {s: [(r["text"], names[r["intent"]]) for r in ds[k]] for s, k in _CLINC_SPLIT.items()}
+    elif name == "banking77":
+        ds = load_dataset("banking77")
+        names = ds["train"].features["label"].names
+        split = ds["train"].train_test_split(test_size=0.1, seed=0, stratify_by_column="label")
+        parts = {"train": split["train"], "validation": split["test"], "test": ds["test"]}
+        rows = {s: [(r["text"], names[r["label"]]) for r in d] for s, d in parts.items()}
+    else:
+        raise ValueError(f"unknown hub data set {name!r}; choose clinc_oos or banking77")
+    return _encode(rows, name)
+
+
+def load_intents(source: str | Path) -> IntentData:
+    """Load by name or path: 'builtin', a CLINC150 JSON file, a BANKING77 folder,
+    a folder with train/validation/test.csv (text,intent), or 'hub:clinc_oos' / 'hub:banking77'."""
+    source = str(source)
+    if source == "builtin":
+        return load_builtin()
+    if source.startswith("hub:"):
+        return load_hub(source[4:])
+    path = Path(source)
+    if path.is_file() and path.suffix == ".json":
+        return load_clinc150(path)
+    if path.is_dir():
+        if (path / "validation.csv").is_file():
+            return load_builtin(path)
+        if (path / "train.csv").is_file():
+            return load_banking77(path)
+    raise ValueError(
+        f"unknown data {source!r}: use 'builtin', a CLINC150 data_full.json file, a BANKING77 folder "
+        "(train.csv, test.csv), a folder with train/validation/test.csv, or hub:clinc_oos / hub:banking77"
+    )

@@ -1,0 +1,356 @@
+"""Which teacher blocks a student learns from: selection strategies and mappings.
+
+A mapping links student blocks to teacher blocks with weights::
+
+    student 1 <- teacher 2                  (one to one)
+    student 2 <- 0.5 * t5 + 0.5 * t6        (paired average)
+    student 3 <- 0.3 * t7 + 0.7 * t8        (weighted)
+
+Blocks are numbered 1..N (``hidden_states[i]`` is block i; 0 is the embeddings).
+
+Strategies:
+- ``top``: the k most intense teacher blocks (needs a spectral report);
+- ``ushape``: the first a and last b teacher blocks, mapped to the student's
+  first a and last b blocks (the CaiT -> DeiT choice of SpectralKD);
+- ``uniform``: the last teacher block of each of n_student equal groups
+  (TinyBERT), or every ``step``-th block from ``start`` (DistilBERT);
+- ``paired``: student j <- mean (or a weighted sum) of two teacher blocks;
+- ``manual``: an explicit mapping, e.g. ``"1:2, 2:5+6, 3:0.3*7+0.7*8"``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .io import write_json_atomic
+
+STRATEGIES = ("top", "ushape", "uniform", "paired", "manual")
+MAPPING_SCHEMA = "spectralkd-lite/layer-mapping"
+
+
+@dataclass(frozen=True)
+class LayerLink:
+    """Student block ``student`` learns from sum_i weights[i] * teacher block teacher[i]."""
+
+    student: int
+    teacher: tuple[int, ...]
+    weights: tuple[float, ...]
+
+    def describe(self) -> str:
+        if len(self.teacher) == 1:
+            return f"student {self.student} <- teacher {self.teacher[0]}"
+        terms = " + ".join(f"{w:g} * t{t}" for t, w in zip(self.teacher, self.weights, strict=True))
+        return f"student {self.student} <- {terms}"
+
+
+@dataclass(frozen=True)
+class LayerMapping:
+    """An ordered set of links, student blocks increasing."""
+
+    links: tuple[LayerLink, ...]
+    strategy: str = "manual"
+    params: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def student_blocks(self) -> list[int]:
+        return [link.student for link in self.links]
+
+    @property
+    def teacher_blocks(self) -> list[int]:
+        """Every teacher block used, sorted."""
+        return sorted({t for link in self.links for t in link.teacher})
+
+    def describe(self) -> str:
+        return "\n".join(link.describe() for link in self.links)
+
+    def validate(self, n_student: int, n_teacher: int) -> LayerMapping:
+        """Check the mapping fits a student of n_student and a teacher of n_teacher blocks.
+
+        Raises ValueError naming the allowed range for: an empty mapping, blocks
+        out of range, a student block linked twice, a teacher block repeated
+        within a link, mismatched or negative weights, weights not summing to 1.
+        """
+        if not self.links:
+            raise ValueError("the mapping links no layers")
+        seen: set[int] = set()
+        for link in self.links:
+            _check_range(link.student, n_student, "student block")
+            if link.student in seen:
+                raise ValueError(
+                    f"student block {link.student} is linked twice; each student block may appear once"
+                )
+            seen.add(link.student)
+            if not link.teacher:
+                raise ValueError(f"student block {link.student} is linked to no teacher block")
+            for t in link.teacher:
+                _check_range(t, n_teacher, "teacher block")
+            if len(set(link.teacher)) != len(link.teacher):
+                raise ValueError(f"{link.describe()}: a teacher block is repeated within one link")
+            if len(link.weights) != len(link.teacher):
+                raise ValueError(
+                    f"student block {link.student}: {len(link.teacher)} teacher blocks but {len(link.weights)} weights"
+                )
+            if any(w < 0 for w in link.weights):
+                raise ValueError(f"{link.describe()}: weights must be >= 0")
+            if abs(sum(link.weights) - 1.0) > 1e-6:
+                raise ValueError(
+                    f"{link.describe()}: weights sum to {sum(link.weights):g}, they must sum to 1"
+                )
+        if self.student_blocks != sorted(self.student_blocks):
+            raise ValueError("links must be in increasing student-block order")
+        return self
+
+    def teacher_weight_matrix(self, n_teacher: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """(links, n_teacher + 1) weights over hidden_states indices 0..N (column 0 = embeddings).
+
+        ``W @ stack(hidden_states).flatten(1)`` gives every link's combined teacher
+        layer in one matrix product.
+        """
+        w = torch.zeros(len(self.links), n_teacher + 1, dtype=dtype)
+        for i, link in enumerate(self.links):
+            for t, wt in zip(link.teacher, link.weights, strict=True):
+                w[i, t] = wt
+        return w
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": MAPPING_SCHEMA,
+            "strategy": self.strategy,
+            "params": self.params,
+            "links": [
+                {"student": k.student, "teacher": list(k.teacher), "weights": list(k.weights)}
+                for k in self.links
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LayerMapping:
+        if not isinstance(data, dict) or "links" not in data:
+            raise ValueError("a mapping needs a 'links' list of {student, teacher, weights}")
+        links = []
+        for item in data["links"]:
+            teacher = tuple(int(t) for t in item["teacher"])
+            weights = tuple(float(w) for w in item.get("weights", [1.0 / len(teacher)] * len(teacher)))
+            links.append(LayerLink(int(item["student"]), teacher, weights))
+        return cls(tuple(links), data.get("strategy", "manual"), dict(data.get("params", {})))
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the mapping as JSON, atomically."""
+        return write_json_atomic(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> LayerMapping:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no mapping file at {path}") from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path} is not valid JSON ({e.msg} at line {e.lineno})") from None
+        if data.get("schema") != MAPPING_SCHEMA:
+            raise ValueError(f"{path} is not a spectralkd-lite layer mapping (no schema {MAPPING_SCHEMA!r})")
+        return cls.from_dict(data)
+
+
+def _check_range(block: int, n: int, what: str) -> None:
+    if isinstance(block, bool) or not isinstance(block, int):
+        raise ValueError(f"{what} must be an integer, got {block!r}")
+    if not 1 <= block <= n:
+        raise ValueError(f"{what} {block} is out of range: allowed blocks are 1..{n}")
+
+
+def _check_count(name: str, value: int, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be an integer in {low}..{high}, got {value!r}")
+
+
+# ---------------------------------------------------------------- teacher selection
+
+
+def select_top(intensity: Sequence[float], k: int) -> list[int]:
+    """Block numbers of the k most intense layers, in depth order.
+
+    ``intensity[i]`` is block i + 1's intensity. Ties go to the shallower block.
+    """
+    n = len(intensity)
+    _check_count("k", k, 1, n)
+    order = sorted(range(n), key=lambda i: (-float(intensity[i]), i))[:k]
+    return sorted(i + 1 for i in order)
+
+
+def select_ushape(n_teacher: int, first: int, last: int) -> list[int]:
+    """The first ``first`` and last ``last`` blocks of a teacher of n_teacher blocks."""
+    _check_count("first", first, 0, n_teacher)
+    _check_count("last", last, 0, n_teacher)
+    if first + last == 0 or first + last > n_teacher:
+        raise ValueError(f"first + last must be in 1..{n_teacher}, got {first} + {last}")
+    return list(range(1, first + 1)) + list(range(n_teacher - last + 1, n_teacher + 1))
+
+
+def select_uniform(n_teacher: int, count: int, *, step: int | None = None, start: int = 1) -> list[int]:
+    """Uniformly spaced teacher blocks.
+
+    Without ``step``: the last block of each of ``count`` equal groups (TinyBERT):
+    round((j + 1) * n_teacher / count) for j = 0..count-1, e.g. 12 -> 4: [3, 6, 9, 12].
+    With ``step``: ``count`` blocks start, start + step, ... (DistilBERT's every other layer).
+    """
+    _check_count("count", count, 1, n_teacher)
+    if step is None:
+        return [round((j + 1) * n_teacher / count) for j in range(count)]
+    _check_count("step", step, 1, n_teacher)
+    blocks = [start + j * step for j in range(count)]
+    _check_range(start, n_teacher, "start block")
+    if blocks[-1] > n_teacher:
+        raise ValueError(
+            f"{count} blocks every {step} from {start} end at block {blocks[-1]}; allowed blocks are 1..{n_teacher}"
+        )
+    return blocks
+
+
+# ---------------------------------------------------------------- mappings
+
+
+def spread(count: int, n_student: int) -> list[int]:
+    """``count`` student blocks spread over 1..n_student, ending at the last block."""
+    _check_count("number of aligned layers", count, 1, n_student)
+    return [round((j + 1) * n_student / count) for j in range(count)]
+
+
+def one_to_one(
+    teacher_blocks: Sequence[int],
+    n_student: int,
+    student_blocks: Sequence[int] | None = None,
+    *,
+    strategy: str = "manual",
+    params: dict[str, Any] | None = None,
+) -> LayerMapping:
+    """Map sorted teacher blocks one to one onto student blocks in depth order.
+
+    Without ``student_blocks`` the student side is ``spread(len(teacher_blocks), n_student)``.
+    """
+    teacher = sorted(teacher_blocks)
+    if len(teacher) > n_student:
+        raise ValueError(
+            f"{len(teacher)} teacher blocks chosen for a student of {n_student} blocks; "
+            f"choose at most {n_student}"
+        )
+    students = list(student_blocks) if student_blocks is not None else spread(len(teacher), n_student)
+    if len(students) != len(teacher):
+        raise ValueError(
+            f"{len(students)} student blocks for {len(teacher)} teacher blocks; give one per teacher block"
+        )
+    links = tuple(LayerLink(s, (t,), (1.0,)) for s, t in zip(sorted(students), teacher, strict=True))
+    return LayerMapping(links, strategy, dict(params or {}))
+
+
+def paired(n_teacher: int, n_student: int, weights: tuple[float, float] = (0.5, 0.5)) -> LayerMapping:
+    """Student block j <- w0 * t(b - 1) + w1 * t(b), b = round(j * n_teacher / n_student).
+
+    With equal weights this is the mean of two teacher blocks; (0.3, 0.7) leans on
+    the deeper one.
+    """
+    _check_count("n_student", n_student, 1, n_teacher // 2 if n_teacher >= 2 else 1)
+    links = []
+    for j in range(1, n_student + 1):
+        b = round(j * n_teacher / n_student)
+        links.append(LayerLink(j, (b - 1, b), (float(weights[0]), float(weights[1]))))
+    name = "paired"
+    return LayerMapping(tuple(links), name, {"weights": list(weights)})
+
+
+def parse_manual(spec: str) -> LayerMapping:
+    """Parse ``"1:2, 2:5+6, 3:0.3*7+0.7*8"``: student:teacher terms, '+' averages or weights."""
+    links = []
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        if ":" not in part:
+            raise ValueError(f"mapping entry {part!r} must look like 'student:teacher', e.g. '3:0.3*7+0.7*8'")
+        left, right = part.split(":", 1)
+        terms = [t.strip() for t in right.split("+")]
+        try:
+            student = int(left)
+            teacher, weights = [], []
+            for term in terms:
+                if "*" in term:
+                    w, t = term.split("*", 1)
+                    weights.append(float(w))
+                else:
+                    t = term
+                teacher.append(int(t))
+        except ValueError:
+            raise ValueError(
+                f"cannot read mapping entry {part!r}; use integers, e.g. '2:5+6' or '3:0.3*7+0.7*8'"
+            ) from None
+        if weights and len(weights) != len(teacher):
+            raise ValueError(f"mapping entry {part!r}: give a weight for every teacher block or for none")
+        if not weights:
+            weights = [1.0 / len(teacher)] * len(teacher)
+        links.append(LayerLink(student, tuple(teacher), tuple(weights)))
+    if not links:
+        raise ValueError("empty mapping: give entries like '1:2, 2:4'")
+    links.sort(key=lambda k: k.student)
+    return LayerMapping(tuple(links), "manual", {"spec": spec})
+
+
+def build_mapping(
+    strategy: str,
+    n_teacher: int,
+    n_student: int,
+    *,
+    intensity: Sequence[float] | None = None,
+    k: int | None = None,
+    first: int | None = None,
+    last: int | None = None,
+    step: int | None = None,
+    start: int = 1,
+    weights: tuple[float, float] = (0.5, 0.5),
+    spec: str | None = None,
+) -> LayerMapping:
+    """One entry point for every strategy; the result is validated against both models.
+
+    - ``top``: needs ``intensity`` (one value per teacher block) and ``k``
+      (default: n_student).
+    - ``ushape``: ``first`` + ``last`` teacher blocks onto the student's first and last.
+    - ``uniform``: n_student teacher blocks (``step``/``start`` for every k-th).
+    - ``paired``: two teacher blocks per student block, ``weights``.
+    - ``manual``: ``spec`` like ``"1:2, 2:5+6"``.
+    """
+    _check_count("n_teacher", n_teacher, 1, 10_000)
+    _check_count("n_student", n_student, 1, 10_000)
+    if strategy == "top":
+        if intensity is None:
+            raise ValueError("strategy 'top' needs the teacher's intensity per block (a spectral report)")
+        if len(intensity) != n_teacher:
+            raise ValueError(f"{len(intensity)} intensities for a teacher of {n_teacher} blocks")
+        k = n_student if k is None else k
+        _check_count("k", k, 1, min(n_teacher, n_student))
+        mapping = one_to_one(select_top(intensity, k), n_student, strategy="top", params={"k": k})
+    elif strategy == "ushape":
+        if first is None or last is None:
+            raise ValueError("strategy 'ushape' needs first and last")
+        if first + last > n_student:
+            raise ValueError(f"first + last = {first + last} student blocks; the student has {n_student}")
+        teacher = select_ushape(n_teacher, first, last)
+        student = list(range(1, first + 1)) + list(range(n_student - last + 1, n_student + 1))
+        mapping = one_to_one(
+            teacher, n_student, student, strategy="ushape", params={"first": first, "last": last}
+        )
+    elif strategy == "uniform":
+        count = min(n_student, n_teacher)
+        teacher = select_uniform(n_teacher, count, step=step, start=start)
+        mapping = one_to_one(teacher, n_student, strategy="uniform", params={"step": step, "start": start})
+    elif strategy == "paired":
+        mapping = paired(n_teacher, n_student, weights)
+    elif strategy == "manual":
+        if not spec:
+            raise ValueError("strategy 'manual' needs a spec like '1:2, 2:5+6, 3:0.3*7+0.7*8'")
+        mapping = parse_manual(spec)
+    else:
+        raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    return mapping.validate(n_student, n_teacher)

@@ -1,0 +1,147 @@
+"""SpectralReport: per-layer spectra and intensities of one model, saved as JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .io import write_json_atomic, write_text_atomic
+
+SCHEMA = "spectralkd-lite/spectral-report"
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class SpectralReport:
+    """What ``analyze`` measured, one entry per layer in depth order.
+
+    Layers are named by block number 1..N (``blocks``), the convention users see:
+    block i is ``hidden_states[i]`` of a Hugging Face model, block 0 would be the
+    embedding output.
+
+    Attributes:
+        model_name: the model's name or path.
+        layer_names: a readable name per layer ("block 3", or a module path).
+        blocks: block numbers, 1..N for hidden states.
+        channels: C of each layer.
+        intensity: mean of the layer's spectrum over all C bins.
+        spectra: each layer's full spectrum S[k], k = 0..C-1.
+        positions: tokens or spatial positions counted per layer.
+        batches: batches streamed.
+        meta: free-form context (data set, profile, ...).
+    """
+
+    model_name: str
+    layer_names: list[str]
+    blocks: list[int]
+    channels: list[int]
+    intensity: list[float]
+    spectra: list[list[float]]
+    positions: list[int]
+    batches: int
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.blocks)
+        for name in ("layer_names", "channels", "intensity", "spectra", "positions"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(
+                    f"report field {name!r} has {len(getattr(self, name))} entries, expected {n}"
+                )
+        for c, s in zip(self.channels, self.spectra, strict=True):
+            if len(s) != c:
+                raise ValueError(f"a spectrum of {c} channels needs {c} bins, got {len(s)}")
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.blocks)
+
+    def intensity_of(self, block: int) -> float:
+        """Intensity of block number ``block`` (1-based)."""
+        return self.intensity[self._index(block)]
+
+    def spectrum_of(self, block: int) -> list[float]:
+        return self.spectra[self._index(block)]
+
+    def _index(self, block: int) -> int:
+        try:
+            return self.blocks.index(block)
+        except ValueError:
+            raise ValueError(
+                f"block {block} is not in this report; it has blocks {self.blocks[0]}..{self.blocks[-1]}"
+            ) from None
+
+    def half_spectrum(self, block: int) -> tuple[list[float], list[float]]:
+        """The first C//2 bins of a layer and their normalised frequencies k/C in 0..0.5."""
+        s = self.spectrum_of(block)
+        c = len(s)
+        half = c // 2 + 1
+        return [k / c for k in range(half)], s[:half]
+
+    def top_layers(self, k: int) -> list[int]:
+        """The k most intense blocks, most intense first (ties: shallower first)."""
+        if not 1 <= k <= self.num_layers:
+            raise ValueError(f"k must be in 1..{self.num_layers}, got {k}")
+        order = sorted(range(self.num_layers), key=lambda i: (-self.intensity[i], i))
+        return [self.blocks[i] for i in order[:k]]
+
+    def to_table(self) -> list[dict[str, Any]]:
+        """One row per layer: block, name, channels, intensity, rank (1 = most intense)."""
+        ranks = {b: r for r, b in enumerate(self.top_layers(self.num_layers), start=1)}
+        return [
+            {"block": b, "name": n, "channels": c, "intensity": i, "rank": ranks[b], "positions": p}
+            for b, n, c, i, p in zip(
+                self.blocks, self.layer_names, self.channels, self.intensity, self.positions, strict=True
+            )
+        ]
+
+    def format_table(self, highlight: list[int] | tuple[int, ...] = ()) -> str:
+        """A Markdown table of ``to_table``; highlighted blocks are marked with *."""
+        lines = ["| block | layer | channels | intensity | rank |", "|---:|---|---:|---:|---:|"]
+        for row in self.to_table():
+            mark = " *" if row["block"] in highlight else ""
+            lines.append(
+                f"| {row['block']}{mark} | {row['name']} | {row['channels']} | {row['intensity']:.5f} | {row['rank']} |"
+            )
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, **asdict(self)}
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the report as JSON, atomically."""
+        return write_json_atomic(path, self.to_dict())
+
+    def save_csv(self, path: str | os.PathLike) -> Path:
+        """Write ``to_table`` as CSV, atomically."""
+        rows = self.to_table()
+        keys = list(rows[0])
+        text = "\n".join([",".join(keys)] + [",".join(str(r[k]) for k in keys) for r in rows]) + "\n"
+        return write_text_atomic(path, text)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> SpectralReport:
+        """Read a report written by ``save``; other files or schema versions are rejected."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no spectral report at {path}") from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path} is not valid JSON ({e.msg} at line {e.lineno})") from None
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+            raise ValueError(f"{path} is not a spectralkd-lite spectral report (no schema {SCHEMA!r})")
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ValueError(
+                f"{path} has report schema version {version}; this version of spectralkd-lite "
+                f"reads version {SCHEMA_VERSION} only"
+            )
+        fields = {k: v for k, v in data.items() if k not in ("schema", "schema_version")}
+        try:
+            return cls(**fields)
+        except TypeError as e:
+            raise ValueError(f"{path} is missing report fields or has unknown ones: {e}") from None

@@ -1,0 +1,120 @@
+"""The command line: help, the analyze job on a saved model, the demo, and one-line errors."""
+
+import json
+
+import pytest
+from transformers import RobertaForSequenceClassification
+
+from spectralkd_lite.cli import build_parser, main
+from spectralkd_lite.data import load_builtin
+from spectralkd_lite.report import SpectralReport
+from spectralkd_lite.text import tiny_roberta_config, train_bpe_tokenizer
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    data = load_builtin()
+    tok = train_bpe_tokenizer(data.train.texts, vocab_size=500)
+    config = tiny_roberta_config(data.num_labels, len(tok), num_layers=3, hidden=16, heads=2)
+    path = tmp_path_factory.mktemp("model")
+    RobertaForSequenceClassification(config).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+def subcommands():
+    parser = build_parser()
+    return list(parser._subparsers._group_actions[0].choices)
+
+
+def test_help_is_complete(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    for name in subcommands():
+        assert name in text
+        with pytest.raises(SystemExit):
+            main([name, "--help"])
+        sub = capsys.readouterr().out
+        assert "usage: spectralkd-lite " + name in sub
+        for action in build_parser()._subparsers._group_actions[0].choices[name]._actions:
+            if action.option_strings and action.dest != "help":
+                assert action.help, f"{name} {action.option_strings} has no help"
+
+
+def test_analyze_writes_report_and_figures(saved_model, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert (
+        main(
+            [
+                "analyze",
+                "--model",
+                str(saved_model),
+                "--out",
+                str(out),
+                "--quiet",
+                "--max-batches",
+                "2",
+                "--top",
+                "2",
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "| block |" in printed and "most intense blocks" in printed
+    report = SpectralReport.load(out / "report.json")
+    assert report.blocks == [1, 2, 3] and report.batches == 2
+    assert report.meta == {"data": "builtin", "split": "validation"}
+    assert (out / "intensity.png").stat().st_size > 1000 and (out / "spectra.png").stat().st_size > 1000
+    assert (out / "report.csv").read_text().startswith("block,name,channels,intensity,rank")
+    assert json.loads((out / "report.json").read_text())["schema_version"] == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "/nonexistent/model"], "no model folder at /nonexistent/model"),
+        (["--data", "nowhere"], "unknown data 'nowhere'"),
+        (["--out", "{file}/sub"], "cannot create output folder"),
+    ],
+)
+def test_bad_input_is_one_line_and_nonzero(saved_model, tmp_path, capsys, args, message):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    argv = {"--model": str(saved_model), "--data": "builtin", "--out": str(tmp_path / "o")}
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        argv[flag] = value.replace("{file}", str(blocker))
+    code = main(["analyze", "--quiet", *[x for kv in argv.items() for x in kv]])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+def test_bad_argument_values(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["analyze", "--model", "x", "--out", "y", "--batch-size", "0"])
+    assert e.value.code == 2
+    assert "expected a positive integer, got 0" in capsys.readouterr().err
+
+
+def test_demo_runs_end_to_end(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert (
+        main(
+            ["demo", "--out", str(out), "--layers", "3", "--epochs", "1", "--student-layers", "2", "--quiet"]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "teacher test accuracy" in printed and "recommended teacher blocks" in printed
+    for name in (
+        "report.json",
+        "report.csv",
+        "intensity.png",
+        "spectra.png",
+        "mapping.json",
+        "teacher/config.json",
+    ):
+        assert (out / name).exists(), name
