@@ -43,9 +43,7 @@ def plot_intensity(
         ax.legend(
             handles=[Patch(color=HIGHLIGHT, label="selected"), Patch(color=BASE, label="other")], loc="best"
         )
-    lo, hi = min(report.intensity), max(report.intensity)
-    pad = 0.15 * (hi - lo) if hi > lo else 0.1 * hi
-    ax.set_ylim(max(0.0, lo - pad), hi + pad)
+    ax.set_ylim(0.0, 1.1 * max(report.intensity))  # bars start at zero: differences are not exaggerated
     return fig
 
 

@@ -1,0 +1,523 @@
+"""The distillation losses of SpectralKD, shared by vision and text distillation.
+
+Everything here is a pure function of tensors (plus one optional learned module,
+:class:`ChannelProjection`). Shapes use B = batch, C = channels, H x W = patch
+grid, L = tokens.
+
+Vision (the paper's loss, per aligned layer pair)::
+
+    S, T      = align_channels(student (B, C_s, H, W), teacher (B, C_t, H, W), channel_dim=1)
+    F_x       = rfft2(x, dim=(H, W), norm="ortho")                 # float32, autocast off
+    L_spec    = mean((stack(Re F_S, Im F_S) - stack(Re F_T, Im F_T)) ** 2)
+
+Total (``distillation_loss``)::
+
+    total = (1 - alpha) * CE(student, labels; label smoothing)
+            + alpha * T^2 * KL(softmax(t / T) || softmax(s / T))   # batchmean
+            + beta * feature                                         # beta = w_fft
+
+Text forms take (B, L, C) token sequences and an attention mask (B, L), True =
+real token; padding never counts.
+
+Parseval: ``norm="ortho"`` makes the FFT unitary, so the re/im MSE of the *full*
+fft2 is exactly half the plain MSE (twice the elements, the same energy). The
+rfft2 keeps W // 2 + 1 columns; every column except the zero-frequency one (and
+the Nyquist one, W even) stands for two, so::
+
+    L_spec = MSE * W * (1 + rho) / (4 * (W // 2 + 1)),
+    rho    = (energy of the difference in the zero and Nyquist columns) / (total energy)
+
+``parseval_ratio_2d`` computes that factor without any FFT. On a 14 x 14 grid it
+is 0.4375 * (1 + rho): 0.4375 when those columns hold no energy, 0.5 on average
+for white noise (rho = 2 / W), more for spatially smooth differences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "FEATURE_KINDS",
+    "ChannelProjection",
+    "align_channels",
+    "classification_loss",
+    "distillation_loss",
+    "feature_loss",
+    "hidden_mse",
+    "logit_kd",
+    "magnitude_loss",
+    "parseval_ratio_2d",
+    "spectral_loss_2d",
+    "spectral_loss_channels",
+    "spectral_loss_tokens",
+]
+
+FEATURE_KINDS = ("spectral_2d", "spectral_tokens", "spectral_channels", "magnitude", "mse")
+MAGNITUDE_AXES = ("tokens", "channels")
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _no_autocast(x: Tensor) -> AbstractContextManager:
+    """A context that turns autocast off on x's device, so FFTs run in float32."""
+    return torch.autocast(device_type=x.device.type, enabled=False)
+
+
+def _check_same_shape(student: Tensor, teacher: Tensor, what: str) -> None:
+    if student.shape != teacher.shape:
+        raise ValueError(
+            f"{what}: student and teacher must have the same shape after channel alignment, "
+            f"got {tuple(student.shape)} and {tuple(teacher.shape)}"
+        )
+
+
+def _check_tokens(student: Tensor, teacher: Tensor, mask: Tensor | None, what: str) -> Tensor | None:
+    """Validate (B, L, C) pairs and a (B, L) mask; return the mask as float32 (or None)."""
+    if student.dim() != 3:
+        raise ValueError(f"{what}: expected token sequences of shape (B, L, C), got {tuple(student.shape)}")
+    _check_same_shape(student, teacher, what)
+    if mask is None:
+        return None
+    if tuple(mask.shape) != tuple(student.shape[:2]):
+        raise ValueError(
+            f"{what}: the attention mask must have shape (B, L) = {tuple(student.shape[:2])}, got {tuple(mask.shape)}"
+        )
+    return mask.to(device=student.device, dtype=torch.float32)
+
+
+def _trim_to_real(student: Tensor, teacher: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+    """Zero padded tokens in both sequences and drop trailing all-padding columns.
+
+    (B, L, C) -> (B, n, C), n = 1 + the last position that is real in any sequence
+    of the batch. Trailing padding therefore never changes an FFT over the token
+    axis (a batch padded to 128 gives the loss of the same batch padded to its
+    longest sequence). Reading n costs one host sync.
+    """
+    s, t = student.float(), teacher.float()
+    if mask is None:
+        return s, t
+    real_columns = (mask > 0).any(0).nonzero()
+    if real_columns.numel() == 0:
+        raise ValueError("the attention mask is all padding: no real token to compare")
+    n = int(real_columns.max()) + 1
+    m = mask[:, :n, None]
+    return s[:, :n] * m, t[:, :n] * m
+
+
+def _masked_token_mean(err: Tensor, mask: Tensor | None) -> Tensor:
+    """Mean of err (B, L, ...) over real tokens and every trailing element.
+
+    No host sync: an all-padding mask gives 0 rather than an error.
+    """
+    if mask is None:
+        return err.mean()
+    per_token = err.reshape(err.shape[0], err.shape[1], -1)
+    count = (mask.sum() * per_token.shape[-1]).clamp_min(1.0)
+    return (per_token * mask[..., None]).sum() / count
+
+
+# ---------------------------------------------------------------- channel alignment
+
+
+def _pool_channels(x: Tensor, width: int, channel_dim: int) -> Tensor:
+    """Adaptive average pooling of x's channel axis down to ``width`` channels."""
+    last = x.movedim(channel_dim, -1)
+    lead = last.shape[:-1]
+    pooled = F.adaptive_avg_pool1d(last.reshape(-1, 1, last.shape[-1]), width)
+    return pooled.reshape(*lead, width).movedim(-1, channel_dim)
+
+
+def align_channels(student: Tensor, teacher: Tensor, channel_dim: int = -1) -> tuple[Tensor, Tensor]:
+    """Parameter-free channel alignment: pool the wider tensor to the narrower width.
+
+    Whichever of the two has more channels on ``channel_dim`` is adaptive-average-
+    pooled along that axis (when C_wide is a multiple of C_narrow, output channel j
+    is the mean of input channels j*r .. j*r + r - 1, r = C_wide / C_narrow). Equal
+    widths are returned unchanged. The official SpectralKD code pools only the
+    teacher and crashes when the student is wider; both directions work here.
+
+    Args:
+        student: e.g. (B, C_s, H, W) with ``channel_dim=1``, or (B, L, C_s).
+        teacher: the same shape except for the channel axis.
+        channel_dim: the channel axis of both.
+
+    Returns:
+        (student, teacher), both with min(C_s, C_t) channels.
+    """
+    if student.dim() != teacher.dim():
+        raise ValueError(
+            f"student and teacher features must have the same number of dimensions, "
+            f"got {tuple(student.shape)} and {tuple(teacher.shape)}"
+        )
+    if not -student.dim() <= channel_dim < student.dim():
+        raise ValueError(
+            f"channel_dim={channel_dim} is out of range for {student.dim()}-dimensional features "
+            f"(allowed: {-student.dim()}..{student.dim() - 1})"
+        )
+    s_other = [n for i, n in enumerate(student.shape) if i != channel_dim % student.dim()]
+    t_other = [n for i, n in enumerate(teacher.shape) if i != channel_dim % teacher.dim()]
+    if s_other != t_other:
+        raise ValueError(
+            f"student {tuple(student.shape)} and teacher {tuple(teacher.shape)} differ outside the channel "
+            f"axis (channel_dim={channel_dim}); only the channel widths may differ"
+        )
+    c_s, c_t = student.shape[channel_dim], teacher.shape[channel_dim]
+    if c_t > c_s:
+        teacher = _pool_channels(teacher, c_s, channel_dim)
+    elif c_s > c_t:
+        student = _pool_channels(student, c_t, channel_dim)
+    return student, teacher
+
+
+class ChannelProjection(nn.Module):
+    """A learned linear map of student channels to teacher channels (the FitNets-style regressor).
+
+    An alternative to the parameter-free :func:`align_channels`, for comparison.
+    Its parameters must be given to the optimiser along with the student's.
+
+    Args:
+        student_channels: C_s.
+        teacher_channels: C_t.
+        channel_dim: the channel axis of the inputs (1 for (B, C, H, W), -1 for (B, L, C)).
+        bias: add a bias.
+    """
+
+    def __init__(
+        self, student_channels: int, teacher_channels: int, channel_dim: int = -1, bias: bool = False
+    ):
+        super().__init__()
+        self.channel_dim = channel_dim
+        self.proj = nn.Linear(student_channels, teacher_channels, bias=bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x with C_s channels on ``channel_dim`` -> the same shape with C_t channels."""
+        return self.proj(x.movedim(self.channel_dim, -1)).movedim(-1, self.channel_dim)
+
+
+# ---------------------------------------------------------------- spectral losses
+
+
+def spectral_loss_2d(student_map: Tensor, teacher_map: Tensor) -> Tensor:
+    """The SpectralKD feature loss: MSE of the stacked real/imaginary rfft2 of two maps.
+
+        F_x = rfft2(x, dim=(-2, -1), norm="ortho")       # (B, C, H, W // 2 + 1), complex
+        L   = mean((view_as_real(F_S) - view_as_real(F_T)) ** 2)
+
+    Computed in float32 with autocast off, whatever the input dtype.
+
+    Args:
+        student_map: (B, C, H, W), already channel-aligned with the teacher.
+        teacher_map: (B, C, H, W). Detach it (or compute it under no_grad) to keep
+            gradients out of the teacher.
+
+    Returns:
+        A 0-d float32 tensor.
+    """
+    if student_map.dim() != 4:
+        raise ValueError(
+            f"spectral_loss_2d: expected feature maps (B, C, H, W), got {tuple(student_map.shape)}"
+        )
+    _check_same_shape(student_map, teacher_map, "spectral_loss_2d")
+    with _no_autocast(student_map):
+        fs = torch.fft.rfft2(student_map.float(), dim=(-2, -1), norm="ortho")
+        ft = torch.fft.rfft2(teacher_map.float(), dim=(-2, -1), norm="ortho")
+        return F.mse_loss(torch.view_as_real(fs), torch.view_as_real(ft))
+
+
+def spectral_loss_tokens(student: Tensor, teacher: Tensor, mask: Tensor | None = None) -> Tensor:
+    """1-D analogue of the spatial loss for text: rfft over the token axis.
+
+        x' = x * mask (padding zeroed in both), trimmed to the batch's last real position n
+        F  = rfft(x', dim=1 (tokens), norm="ortho")       # (B, n // 2 + 1, C)
+        L  = mean((view_as_real(F_S) - view_as_real(F_T)) ** 2)
+
+    Appending padding does not change the loss (see ``_trim_to_real``).
+
+    Args:
+        student, teacher: (B, L, C), channel-aligned.
+        mask: (B, L), True (or 1) = real token; None = all real.
+
+    Returns:
+        A 0-d float32 tensor.
+    """
+    m = _check_tokens(student, teacher, mask, "spectral_loss_tokens")
+    with _no_autocast(student):
+        s, t = _trim_to_real(student, teacher, m)
+        fs = torch.fft.rfft(s, dim=1, norm="ortho")
+        ft = torch.fft.rfft(t, dim=1, norm="ortho")
+        return F.mse_loss(torch.view_as_real(fs), torch.view_as_real(ft))
+
+
+def spectral_loss_channels(student: Tensor, teacher: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Loss over the channel axis, the analogue of the spectral analysis.
+
+        F = rfft(x, dim=-1 (channels), norm="ortho")      # (B, L, C // 2 + 1)
+        L = mean over real tokens, bins and re/im of (view_as_real(F_S) - view_as_real(F_T)) ** 2
+
+    Args:
+        student, teacher: (B, L, C), channel-aligned.
+        mask: (B, L), True = real token; padding tokens are not counted.
+
+    Returns:
+        A 0-d float32 tensor.
+    """
+    m = _check_tokens(student, teacher, mask, "spectral_loss_channels")
+    with _no_autocast(student):
+        fs = torch.view_as_real(torch.fft.rfft(student.float(), dim=-1, norm="ortho"))
+        ft = torch.view_as_real(torch.fft.rfft(teacher.float(), dim=-1, norm="ortho"))
+        return _masked_token_mean((fs - ft).square(), m)
+
+
+def magnitude_loss(
+    student: Tensor, teacher: Tensor, mask: Tensor | None = None, axis: str = "tokens"
+) -> Tensor:
+    """Magnitude-only variant: MSE of |rfft| (phase ignored).
+
+        axis="tokens":   |rfft(x * mask, dim=1, norm="ortho")|, trimmed as in spectral_loss_tokens
+        axis="channels": |rfft(x, dim=-1, norm="ortho")|, averaged over real tokens
+
+    Args:
+        student, teacher: (B, L, C), channel-aligned.
+        mask: (B, L), True = real token.
+        axis: "tokens" or "channels".
+
+    Returns:
+        A 0-d float32 tensor.
+    """
+    if axis not in MAGNITUDE_AXES:
+        raise ValueError(f"magnitude_loss: unknown axis {axis!r}; choose one of {', '.join(MAGNITUDE_AXES)}")
+    m = _check_tokens(student, teacher, mask, "magnitude_loss")
+    with _no_autocast(student):
+        if axis == "tokens":
+            s, t = _trim_to_real(student, teacher, m)
+            return F.mse_loss(
+                torch.fft.rfft(s, dim=1, norm="ortho").abs(), torch.fft.rfft(t, dim=1, norm="ortho").abs()
+            )
+        fs = torch.fft.rfft(student.float(), dim=-1, norm="ortho").abs()
+        ft = torch.fft.rfft(teacher.float(), dim=-1, norm="ortho").abs()
+        return _masked_token_mean((fs - ft).square(), m)
+
+
+def hidden_mse(student: Tensor, teacher: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Plain feature MSE, the baseline feature loss: mean of (s - t)^2 over real positions.
+
+    Args:
+        student, teacher: any equal shapes, e.g. (B, L, C) or (B, C, H, W).
+        mask: (B, L) for (B, L, C) inputs, True = real token; None = every position.
+
+    Returns:
+        A 0-d float32 tensor.
+    """
+    if mask is not None:
+        m = _check_tokens(student, teacher, mask, "hidden_mse")
+    else:
+        _check_same_shape(student, teacher, "hidden_mse")
+        m = None
+    with _no_autocast(student):
+        return _masked_token_mean((student.float() - teacher.float()).square(), m)
+
+
+def parseval_ratio_2d(diff: Tensor) -> Tensor:
+    """Predicted spectral_loss_2d / plain MSE for a difference map, computed without an FFT.
+
+        E    = sum d^2
+        E_0  = sum over (b, c, h) of (sum_w d[..., h, w])^2 / W           (zero-frequency column)
+        E_N  = sum over (b, c, h) of (sum_w (-1)^w d[..., h, w])^2 / W    (Nyquist column, W even)
+        ratio = W * (1 + (E_0 + E_N) / E) / (4 * (W // 2 + 1))
+
+    Args:
+        diff: (B, C, H, W), student map minus teacher map.
+
+    Returns:
+        A 0-d float64 tensor.
+    """
+    if diff.dim() != 4:
+        raise ValueError(f"parseval_ratio_2d: expected (B, C, H, W), got {tuple(diff.shape)}")
+    d = diff.double()
+    w = d.shape[-1]
+    energy = d.square().sum()
+    edge = d.sum(-1).square().sum() / w
+    if w % 2 == 0:
+        sign = torch.ones(w, dtype=d.dtype, device=d.device)
+        sign[1::2] = -1.0
+        edge = edge + (d * sign).sum(-1).square().sum() / w
+    return w * (1 + edge / energy) / (4 * (w // 2 + 1))
+
+
+# ---------------------------------------------------------------- over layer pairs
+
+
+def feature_loss(
+    student_feats: Sequence[Tensor],
+    teacher_feats: Sequence[Tensor],
+    kind: str,
+    mask: Tensor | None = None,
+    *,
+    channel_dim: int | None = None,
+    magnitude_axis: str = "tokens",
+    projections: Sequence[nn.Module] | None = None,
+) -> Tensor:
+    """Average a feature loss over aligned (student, teacher) layer pairs.
+
+    Each pair is (optionally projected by ``projections[i]``, then) aligned with
+    :func:`align_channels` and scored with the loss named by ``kind``:
+
+    - ``"spectral_2d"``: :func:`spectral_loss_2d` on (B, C, H, W) maps (no mask);
+    - ``"spectral_tokens"``: :func:`spectral_loss_tokens` on (B, L, C);
+    - ``"spectral_channels"``: :func:`spectral_loss_channels` on (B, L, C);
+    - ``"magnitude"``: :func:`magnitude_loss` on (B, L, C) along ``magnitude_axis``;
+    - ``"mse"``: :func:`hidden_mse` (any layout; pass ``channel_dim=1`` for maps).
+
+    Args:
+        student_feats, teacher_feats: one tensor per aligned pair, in the same order.
+        kind: one of FEATURE_KINDS.
+        mask: (B, L) attention mask for token sequences, True = real token.
+        channel_dim: channel axis for alignment; default 1 for "spectral_2d", else -1.
+        magnitude_axis: "tokens" or "channels", for kind "magnitude".
+        projections: optional learned student -> teacher projections, one per pair.
+
+    Returns:
+        A 0-d float32 tensor: (1 / pairs) * sum of the pair losses.
+    """
+    if kind not in FEATURE_KINDS:
+        raise ValueError(f"unknown feature loss kind {kind!r}; allowed: {', '.join(FEATURE_KINDS)}")
+    if isinstance(student_feats, Tensor) or isinstance(teacher_feats, Tensor):
+        raise TypeError(
+            "feature_loss takes lists of per-layer tensors, not a single tensor; wrap it in a list"
+        )
+    if len(student_feats) != len(teacher_feats):
+        raise ValueError(
+            f"{len(student_feats)} student layers but {len(teacher_feats)} teacher layers; "
+            "give exactly one teacher tensor per student tensor"
+        )
+    if not student_feats:
+        raise ValueError("feature_loss needs at least one (student, teacher) layer pair")
+    if projections is not None and len(projections) != len(student_feats):
+        raise ValueError(
+            f"{len(projections)} projections for {len(student_feats)} layer pairs; give one per pair"
+        )
+    if kind == "spectral_2d" and mask is not None:
+        raise ValueError("kind 'spectral_2d' works on (B, C, H, W) feature maps and takes no attention mask")
+    if kind == "magnitude" and magnitude_axis not in MAGNITUDE_AXES:
+        raise ValueError(
+            f"unknown magnitude_axis {magnitude_axis!r}; choose one of {', '.join(MAGNITUDE_AXES)}"
+        )
+    cdim = (1 if kind == "spectral_2d" else -1) if channel_dim is None else channel_dim
+
+    losses: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
+        "spectral_2d": spectral_loss_2d,
+        "spectral_tokens": lambda s, t: spectral_loss_tokens(s, t, mask),
+        "spectral_channels": lambda s, t: spectral_loss_channels(s, t, mask),
+        "magnitude": lambda s, t: magnitude_loss(s, t, mask, magnitude_axis),
+        "mse": lambda s, t: hidden_mse(s, t, mask),
+    }
+    fn = losses[kind]
+    per_pair = []
+    for i, (s, t) in enumerate(zip(student_feats, teacher_feats, strict=True)):
+        if projections is not None:
+            s = projections[i](s)
+        s, t = align_channels(s, t, cdim)
+        per_pair.append(fn(s, t))
+    return torch.stack(per_pair).mean()
+
+
+# ---------------------------------------------------------------- logits
+
+
+def logit_kd(student_logits: Tensor, teacher_logits: Tensor, temperature: float = 1.0) -> Tensor:
+    """Hinton's logit distillation: T^2 * KL(softmax(t / T) || softmax(s / T)), batchmean.
+
+        KD = T^2 / B * sum_b sum_k p_t[b, k] * (log p_t[b, k] - log p_s[b, k])
+
+    Args:
+        student_logits, teacher_logits: (B, K). Detach the teacher's to keep it frozen.
+        temperature: T > 0.
+
+    Returns:
+        A 0-d float32 tensor.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if student_logits.shape != teacher_logits.shape or student_logits.dim() != 2:
+        raise ValueError(
+            f"logit_kd: expected two (B, K) logit tensors of the same shape, got "
+            f"{tuple(student_logits.shape)} and {tuple(teacher_logits.shape)}"
+        )
+    with _no_autocast(student_logits):
+        log_p_s = F.log_softmax(student_logits.float() / temperature, dim=-1)
+        log_p_t = F.log_softmax(teacher_logits.float() / temperature, dim=-1)
+        kl = F.kl_div(log_p_s, log_p_t, reduction="batchmean", log_target=True)
+    return kl * temperature**2
+
+
+def classification_loss(logits: Tensor, labels: Tensor, label_smoothing: float = 0.1) -> Tensor:
+    """Cross-entropy with label smoothing eps: targets (1 - eps) * onehot + eps / K.
+
+    Args:
+        logits: (B, K).
+        labels: (B,) class indices.
+        label_smoothing: eps in [0, 1).
+
+    Returns:
+        A 0-d float32 tensor (mean over the batch).
+    """
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+    if logits.dim() != 2 or labels.shape != logits.shape[:1]:
+        raise ValueError(
+            f"classification_loss: expected logits (B, K) and labels (B,), got {tuple(logits.shape)} "
+            f"and {tuple(labels.shape)}"
+        )
+    with _no_autocast(logits):
+        return F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing)
+
+
+def distillation_loss(
+    student_logits: Tensor,
+    teacher_logits: Tensor | None,
+    labels: Tensor,
+    feature: Tensor | None = None,
+    alpha: float = 0.9,
+    temperature: float = 1.0,
+    beta: float = 0.0,
+    label_smoothing: float = 0.1,
+) -> dict[str, Tensor]:
+    """The SpectralKD objective: (1 - alpha) * CE + alpha * KD + beta * feature.
+
+    KD already includes T^2 (see :func:`logit_kd`). The paper's w_fft (0.2 for
+    DeiT students, 0.05 for Swin-Tiny) is ``beta``; ``feature`` is typically
+    ``feature_loss(..., kind="spectral_2d")``.
+
+    Args:
+        student_logits: (B, K).
+        teacher_logits: (B, K), or None when alpha == 0 (training without a teacher).
+        labels: (B,).
+        feature: a 0-d feature loss, or None (counted as 0; then beta must be 0).
+        alpha: weight of KD in [0, 1].
+        temperature: T.
+        beta: weight of the feature loss, >= 0.
+        label_smoothing: for the CE term.
+
+    Returns:
+        {"total", "ce", "kd", "feature"}: 0-d float32 tensors (kd is 0 without a teacher).
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    if beta < 0:
+        raise ValueError(f"beta must be >= 0, got {beta}")
+    if teacher_logits is None and alpha > 0:
+        raise ValueError(f"alpha = {alpha} weights a KD term, but no teacher logits were given")
+    if feature is None and beta > 0:
+        raise ValueError(f"beta = {beta} weights a feature loss, but no feature loss was given")
+    ce = classification_loss(student_logits, labels, label_smoothing)
+    zero = ce.new_zeros(())
+    kd = logit_kd(student_logits, teacher_logits, temperature) if teacher_logits is not None else zero
+    feat = feature.float() if feature is not None else zero
+    total = (1.0 - alpha) * ce + alpha * kd + beta * feat
+    return {"total": total, "ce": ce, "kd": kd, "feature": feat}
