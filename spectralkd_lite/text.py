@@ -93,18 +93,28 @@ def tiny_roberta_config(
 
 
 class EncodedSplit(Dataset):
-    """Tokenized texts (no padding; the collator pads per batch) with their labels."""
+    """Tokenized texts (no padding; the collator pads per batch) with their labels.
 
-    def __init__(self, split: IntentSplit, tokenizer: Any, max_length: int = 64) -> None:
+    With ``with_index`` each item also carries ``example_index`` (its position in the
+    split), which a cache of teacher outputs is looked up by.
+    """
+
+    def __init__(
+        self, split: IntentSplit, tokenizer: Any, max_length: int = 64, with_index: bool = False
+    ) -> None:
         enc = tokenizer(split.texts, truncation=True, max_length=max_length)
         self.input_ids = enc["input_ids"]
         self.labels = split.labels
+        self.with_index = with_index
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        return {"input_ids": self.input_ids[i], "labels": self.labels[i]}
+        item = {"input_ids": self.input_ids[i], "labels": self.labels[i]}
+        if self.with_index:
+            item["example_index"] = i
+        return item
 
 
 def collator(tokenizer: Any):
@@ -172,6 +182,14 @@ def training_arguments(
     )
 
 
+def quiet_trainer(trainer: Any, progress: bool) -> None:
+    """Without progress bars the Trainer prints every log dict; keep it quiet instead."""
+    if not progress:
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
+
+
 def train_classifier(
     model: Any,
     tokenizer: Any,
@@ -214,6 +232,7 @@ def train_classifier(
         processing_class=tokenizer,
         compute_metrics=accuracy_metric,
     )
+    quiet_trainer(trainer, progress)
     result = trainer.train()
     val = trainer.evaluate(
         EncodedSplit(data.validation, tokenizer, max_length), metric_key_prefix="validation"
@@ -264,3 +283,24 @@ def build_tiny_teacher(
         label_names=data.label_names,
     )
     return RobertaForSequenceClassification(config), tokenizer
+
+
+def evaluate_accuracy(
+    model: Any, tokenizer: Any, split: IntentSplit, batch_size: int = 128, max_length: int = 64
+) -> float:
+    """Accuracy of a sequence classifier on a split (one host sync at the end)."""
+    from .capture import model_device
+
+    device = model_device(model)
+    was_training = model.training
+    model.eval()
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    try:
+        with torch.inference_mode():
+            for batch in text_batches(split, tokenizer, batch_size=batch_size, max_length=max_length):
+                labels = batch.pop("labels").to(device)
+                logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
+                correct += (logits.argmax(-1) == labels).sum()
+    finally:
+        model.train(was_training)
+    return int(correct) / len(split)

