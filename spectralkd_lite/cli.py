@@ -330,8 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
-    p.add_argument("--layers", type=_positive_int, default=8, help="teacher blocks (default: 8)")
-    p.add_argument("--epochs", type=float, default=12, help="training epochs (default: 12)")
+    p.add_argument("--layers", type=_positive_int, default=6, help="teacher blocks (default: 6)")
+    p.add_argument("--epochs", type=float, default=20, help="training epochs (default: 20)")
     p.add_argument(
         "--student-layers", type=_positive_int, default=4, help="student blocks to recommend for (default: 4)"
     )

@@ -89,10 +89,10 @@ def recommend(report: SpectralReport, n_student: int) -> dict[str, LayerMapping]
 def demo(
     out_dir: str | os.PathLike = "runs/demo",
     *,
-    layers: int = 8,
+    layers: int = 6,
     hidden: int = 64,
-    epochs: float = 12,
-    lr: float = 2e-3,
+    epochs: float = 20,
+    lr: float = 3e-3,
     student_layers: int = 4,
     distill_epochs: float = 6,
     seed: int = 0,
