@@ -200,19 +200,25 @@ class TeacherRecipe:
 
 
 RECIPES: dict[str, TeacherRecipe] = {
+    # 12 x 128 from scratch on the built-in set (seed 0): 87.1% test, 77.9% validation, 111 s on
+    # 2 CPU threads (87.9% / 78.3% on 1 thread). Without the 0.3 residual init, 12 blocks at lr 1e-3
+    # learned far slower (65-80% after 30-40 epochs); lr >= 1.5e-3 often collapsed to chance.
     "tiny": TeacherRecipe(
         "tiny",
         "roberta (from a config)",
-        epochs=40,
-        epochs_small_data=40,
+        epochs=20,
+        epochs_small_data=20,
         lr=1e-3,
-        batch_size=32,
+        batch_size=16,
         num_layers=12,
-        hidden=96,
+        hidden=128,
         heads=4,
-        vocab_size=500,
+        vocab_size=1000,
+        residual_init=0.3,
     ),
+    # DESIGN: 95.96% on CLINC150; on the built-in set 97.1% test, 93.8% validation, 34 s on 2 threads.
     "laptop": TeacherRecipe("laptop", MINILM_NAME, epochs=4, epochs_small_data=4, lr=3e-4, batch_size=32),
+    # untested here (needs a GPU and the hub)
     "full": TeacherRecipe(
         "full", FULL_TEACHER, epochs=5, epochs_small_data=10, lr=2e-5, batch_size=32, mixed_precision=True
     ),
@@ -458,8 +464,8 @@ def _cmd_train_teacher(args: argparse.Namespace) -> None:
     from .io import ensure_writable_dir
 
     profile = choose_profile(args.profile)
+    data = _resolve_data(profile, args.data)  # before creating --out: a bad --data leaves nothing behind
     out = ensure_writable_dir(args.out)
-    data = _resolve_data(profile, args.data)
     recipe = recipe_for(profile, data, epochs=args.epochs, lr=args.lr)
     print(
         f"teacher ({profile} profile): {recipe.base_model} on {data.name} "

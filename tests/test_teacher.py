@@ -104,6 +104,23 @@ def test_recipes():
         T.recipe_for("huge")
 
 
+def test_residual_init_scales_the_output_projections():
+    from transformers import RobertaForSequenceClassification
+
+    from spectralkd_lite.text import tiny_roberta_config
+
+    config = tiny_roberta_config(3, 50, num_layers=2, hidden=16, heads=2)
+    torch.manual_seed(0)
+    a = RobertaForSequenceClassification(config)
+    torch.manual_seed(0)
+    b = RobertaForSequenceClassification(config)
+    T.scale_residual_init(b, 0.3)
+    for la, lb in zip(a.roberta.encoder.layer, b.roberta.encoder.layer, strict=True):
+        assert torch.allclose(lb.attention.output.dense.weight, 0.3 * la.attention.output.dense.weight)
+        assert torch.allclose(lb.output.dense.weight, 0.3 * la.output.dense.weight)
+        assert torch.equal(lb.intermediate.dense.weight, la.intermediate.dense.weight)
+
+
 def test_train_teacher_tiny_writes_a_loadable_folder(small_data, tmp_path):
     out = tmp_path / "teacher"
     info = T.train_teacher("tiny", small_data, out, **SMALL)
