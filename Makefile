@@ -7,9 +7,11 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= dev,animations,laptop
 SYSTEM_PACKAGES := libcairo2-dev libpango1.0-dev pkg-config ffmpeg
+# the browser tests drive Debian's Chromium (Playwright's own browser download is not used)
+BROWSER_PACKAGES := chromium
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps demo test lint format notebooks animations bench clean
+.PHONY: setup system-deps browser-deps demo test test-browser lint format notebooks animations bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +26,14 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if command -v apt-get >/dev/null; then \
+	    SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(BROWSER_PACKAGES); \
+	  else echo "no /usr/bin/chromium: the browser tests will be skipped (they fail in CI)"; fi; \
+	fi
+
 setup: system-deps $(BIN)/python
 	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
@@ -31,10 +41,14 @@ setup: system-deps $(BIN)/python
 demo: setup
 	$(BIN)/spectralkd-lite demo --out runs/demo
 
-test: setup
+test: setup browser-deps
 	$(BIN)/ruff check spectralkd_lite tests benchmarks animations
 	$(BIN)/ruff format --check spectralkd_lite tests benchmarks animations
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider tests notebooks $(PYTEST_ARGS)
+
+# The widgets in JupyterLab, driven in Chromium; screenshots in test-artifacts/screenshots.
+test-browser: setup browser-deps
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -p no:cacheprovider tests/browser $(PYTEST_ARGS)
 
 lint:
 	$(BIN)/ruff check spectralkd_lite tests benchmarks animations
@@ -53,6 +67,7 @@ animations: setup
 bench: setup
 	$(BIN)/python benchmarks/analysis_overhead.py
 	$(BIN)/python benchmarks/streaming_memory.py
+	$(BIN)/python benchmarks/kd_overhead.py
 
 clean:
-	rm -rf runs .pytest_cache
+	rm -rf runs .pytest_cache test-artifacts

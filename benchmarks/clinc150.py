@@ -12,7 +12,6 @@ and + spectral (spectral choice); ``--rows all`` adds the blog's mappings.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -20,8 +19,9 @@ import torch
 
 from spectralkd_lite.baselines import tfidf_baseline
 from spectralkd_lite.capture import num_blocks
-from spectralkd_lite.compare import Comparison, run_comparison, standard_variants
+from spectralkd_lite.compare import compare_with_references, standard_variants
 from spectralkd_lite.data import load_clinc150
+from spectralkd_lite.io import write_json_atomic
 from spectralkd_lite.mapping import build_mapping
 from spectralkd_lite.teacher import get_teacher
 from spectralkd_lite.text import evaluate_accuracy
@@ -53,6 +53,11 @@ def main() -> None:
         default="teacher",
         help="students start from uniform teacher blocks (default) or from scratch",
     )
+    parser.add_argument(
+        "--no-cache-teacher",
+        action="store_true",
+        help="run the teacher in every step instead of caching its outputs once",
+    )
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     start = time.time()
@@ -80,32 +85,21 @@ def main() -> None:
     print("teacher intensity by block:", [round(x, 4) for x in report.intensity], flush=True)
     n_t, n_s = num_blocks(teacher), args.student_layers
     variants = standard_variants(n_t, n_s, report.intensity, blog_variants=args.rows == "all")
-    same_width = True
-    init = (
-        build_mapping("uniform", n_t, n_s).teacher_blocks if args.init == "teacher" and same_width else None
-    )
-    comparison = Comparison()
-    comparison.add_reference("teacher", teacher_acc)
-    comparison.add_reference("TF-IDF + linear", tfidf["test_accuracy"])
-
-    def progress(run):
-        print(
-            f"  {run.name:45s} seed {run.seed}: {100 * run.test_accuracy:.2f}% ({run.train_seconds:.0f} s)",
-            flush=True,
-        )
-
-    run_comparison(
+    init = build_mapping("uniform", n_t, n_s).teacher_blocks if args.init == "teacher" else None
+    comparison = compare_with_references(
         teacher,
         tokenizer,
         data,
         variants,
+        teacher_accuracy=teacher_acc,
+        tfidf_accuracy=tfidf["test_accuracy"],
         num_layers=n_s,
         seeds=seeds,
         init_from=init,
         epochs=args.epochs,
         lr=args.lr,
-        comparison=comparison,
-        on_run=progress,
+        freeze_embeddings=not args.train_embeddings,
+        cache_teacher=not args.no_cache_teacher,
     )
     comparison.meta.update({"profile": args.profile, "teacher": info, "tfidf": tfidf, "init_from": init})
     out = Path(args.out)
@@ -118,7 +112,7 @@ def main() -> None:
         f"{100 * best['mean'] / teacher_acc:.1f}% of the teacher's accuracy"
     )
     print(f"total wall time {time.time() - start:.0f} s; wrote {', '.join(str(p) for p in paths.values())}")
-    (out / "wall.json").write_text(json.dumps({"total_seconds": round(time.time() - start, 1)}))
+    write_json_atomic(out / "wall.json", {"total_seconds": round(time.time() - start, 1)})
 
 
 if __name__ == "__main__":

@@ -176,10 +176,8 @@ def _cmd_distill(args: argparse.Namespace) -> None:
 
 
 def _cmd_compare(args: argparse.Namespace) -> None:
-    from .baselines import tfidf_baseline
-    from .compare import Comparison, run_comparison, standard_variants
+    from .compare import compare_with_references, standard_variants
     from .io import ensure_writable_dir
-    from .text import evaluate_accuracy
     from .workflows import resolve_mapping, teacher_intensity
 
     out = ensure_writable_dir(args.out)
@@ -198,30 +196,18 @@ def _cmd_compare(args: argparse.Namespace) -> None:
         beta=args.beta,
         spectral_mapping=spectral,
     )
-    comparison = Comparison()
-    comparison.add_reference("teacher", evaluate_accuracy(teacher, tokenizer, data.test))
-    comparison.add_reference("TF-IDF + linear", tfidf_baseline(data)["test_accuracy"])
-
-    def progress(run):
-        if not args.quiet:
-            print(
-                f"  {run.name:45s} seed {run.seed}: {100 * run.test_accuracy:.2f}% ({run.train_seconds:.0f} s)",
-                flush=True,
-            )
-
-    run_comparison(
+    comparison = compare_with_references(
         teacher,
         tokenizer,
         data,
         variants,
+        verbose=not args.quiet,
         num_layers=args.student_layers,
         seeds=args.seeds,
         init_from=args.init_from,
         epochs=args.epochs,
         lr=args.lr,
         batch_size=args.batch_size,
-        comparison=comparison,
-        on_run=progress,
     )
     paths = comparison.save(out)
     print(comparison.to_markdown())

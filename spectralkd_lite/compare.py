@@ -292,3 +292,49 @@ def run_comparison(
         }
     )
     return comparison
+
+
+def print_run(run: RunResult) -> None:
+    """One line per finished run: variant, seed, test accuracy, train time."""
+    print(
+        f"  {run.name:45s} seed {run.seed}: {100 * run.test_accuracy:.2f}% ({run.train_seconds:.0f} s)",
+        flush=True,
+    )
+
+
+def compare_with_references(
+    teacher: Any,
+    tokenizer: Any,
+    data: Any,
+    variants: Sequence[Variant],
+    *,
+    teacher_accuracy: float | None = None,
+    tfidf_accuracy: float | None = None,
+    verbose: bool = True,
+    **kwargs: Any,
+) -> Comparison:
+    """``run_comparison`` with the reference rows a reader needs: the teacher and TF-IDF + linear.
+
+    The accuracies are computed when not given (the teacher on ``data.test``; a TF-IDF
+    word and character n-gram linear classifier trained on ``data.train``). ``verbose``
+    prints a line per run; ``kwargs`` go to ``run_comparison``.
+    """
+    from .baselines import tfidf_baseline
+    from .text import evaluate_accuracy
+
+    if teacher_accuracy is None:
+        teacher_accuracy = evaluate_accuracy(teacher, tokenizer, data.test)
+    if tfidf_accuracy is None:
+        tfidf_accuracy = tfidf_baseline(data)["test_accuracy"]
+    comparison = kwargs.pop("comparison", None) or Comparison()
+    comparison.add_reference("teacher", teacher_accuracy)
+    comparison.add_reference("TF-IDF + linear", tfidf_accuracy)
+    return run_comparison(
+        teacher,
+        tokenizer,
+        data,
+        variants,
+        comparison=comparison,
+        on_run=print_run if verbose else None,
+        **kwargs,
+    )

@@ -14,7 +14,6 @@ product with ``mapping.teacher_weight_matrix`` (mean of two, 0.3 / 0.7, ...).
 from __future__ import annotations
 
 import copy
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -149,11 +148,14 @@ class TeacherCache:
             stacked = torch.cat([nn.functional.pad(s, (0, 0, 0, width - s.shape[2])) for s in states])
         return cls(torch.cat(logits), stacked)
 
-    def lookup(self, index: Tensor, length: int) -> tuple[Tensor, list[Tensor] | None]:
-        """Logits (B, K) and hidden states [(B, length, C)] * (N_t + 1) of examples ``index`` (B,)."""
+    def lookup(self, index: Tensor, length: int, hidden: bool = True) -> tuple[Tensor, list[Tensor] | None]:
+        """Logits (B, K) and hidden states [(B, length, C)] * (N_t + 1) of examples ``index`` (B,).
+
+        ``hidden=False`` (or a cache of logits only) returns None for the hidden states.
+        """
         index = index.to(self.logits.device)
         logits = self.logits[index]
-        if self.hidden is None:
+        if self.hidden is None or not hidden:
             return logits, None
         if length > self.hidden.shape[2]:
             raise ValueError(f"a batch of {length} tokens is longer than the cached {self.hidden.shape[2]}")
@@ -183,7 +185,7 @@ def distill_step_losses(
     teacher_logits, feature = None, None
     if config.uses_teacher:
         if cache is not None and index is not None:
-            t_logits, t_hidden = cache.lookup(index, inputs["input_ids"].shape[1])
+            t_logits, t_hidden = cache.lookup(index, inputs["input_ids"].shape[1], hidden=want_hidden)
             if want_hidden and t_hidden is None:
                 raise ValueError(
                     "the teacher cache holds logits only; build it with hidden=True for a feature loss"
@@ -412,7 +414,7 @@ def distill(
 
     from transformers import set_seed
 
-    from .text import EncodedSplit, accuracy_metric, collator, quiet_trainer, training_arguments
+    from .text import fit_and_evaluate
 
     set_seed(seed)
     if student is None:
@@ -428,47 +430,37 @@ def distill(
     if out_dir is None:
         tmp = tempfile.TemporaryDirectory(prefix="spectralkd-distill-")
         out_dir = tmp.name
-    train = EncodedSplit(data.train, tokenizer, max_length, with_index=teacher_cache is not None)
-    steps = math.ceil(len(train) / batch_size)
-    args = training_arguments(
+    trainer, scores = fit_and_evaluate(
+        student,
+        tokenizer,
+        data,
         out_dir,
+        trainer_class=DistillationTrainer,
         epochs=epochs,
         lr=lr,
         batch_size=batch_size,
         seed=seed,
-        steps_per_epoch=steps,
+        max_length=max_length,
         mixed_precision=torch.cuda.is_available(),
         progress=progress,
-        **(extra_args or {}),
-    )
-    trainer = DistillationTrainer(
-        model=student,
-        args=args,
-        train_dataset=train,
-        data_collator=collator(tokenizer),
-        processing_class=tokenizer,
-        compute_metrics=accuracy_metric,
+        with_index=teacher_cache is not None,
+        resume=resume,
+        extra_args=extra_args,
         teacher=teacher,
         mapping=mapping,
         distill=config,
         callbacks=callbacks,
         teacher_cache=teacher_cache,
     )
-    quiet_trainer(trainer, progress)
-    result = trainer.train(resume_from_checkpoint=resume or None)
-    val = trainer.evaluate(
-        EncodedSplit(data.validation, tokenizer, max_length), metric_key_prefix="validation"
-    )
-    test = trainer.evaluate(EncodedSplit(data.test, tokenizer, max_length), metric_key_prefix="test")
     if save:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         trainer.save_model(str(out_dir))
     run = RunResult(
         name=name,
         seed=seed,
-        test_accuracy=test["test_accuracy"],
-        validation_accuracy=val["validation_accuracy"],
-        train_seconds=float(result.metrics.get("train_runtime", 0.0)),
+        test_accuracy=scores["test_accuracy"],
+        validation_accuracy=scores["validation_accuracy"],
+        train_seconds=scores["train_seconds"],
         log=[h for h in trainer.state.log_history if "loss" in h],
     )
     if tmp is not None:

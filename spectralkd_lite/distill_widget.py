@@ -97,6 +97,8 @@ class DistillRunner:
         )
         self.comparison.variants[name] = variant
         self.comparison.runs.append(run)
+        if self._widgets:  # a run started from code shows in the widget's table too
+            self._widgets["table"].value = self._table_html()
         return self.comparison.row(name)
 
     # ------------------------------------------------------------ display

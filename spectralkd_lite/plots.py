@@ -41,9 +41,12 @@ def plot_intensity(
         from matplotlib.patches import Patch
 
         ax.legend(
-            handles=[Patch(color=HIGHLIGHT, label="selected"), Patch(color=BASE, label="other")], loc="best"
+            handles=[Patch(color=HIGHLIGHT, label="selected"), Patch(color=BASE, label="other")],
+            loc="upper center",
+            ncol=2,
         )
-    ax.set_ylim(0.0, 1.1 * max(report.intensity))  # bars start at zero: differences are not exaggerated
+    # bars start at zero (differences are not exaggerated); headroom keeps the legend off the bars
+    ax.set_ylim(0.0, (1.3 if chosen else 1.1) * max(report.intensity))
     return fig
 
 

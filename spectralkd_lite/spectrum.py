@@ -72,7 +72,9 @@ def _channels_last(x: Tensor, channel_dim: int) -> Tensor:
         ) from None
 
 
-def stacked_magnitude_sums(x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def stacked_magnitude_sums(
+    x: Tensor, mask: Tensor | None = None, gather: bool | None = None
+) -> tuple[Tensor, Tensor]:
     """Per-layer sums of |rfft(x) / C| over the positions that count.
 
     The building block of streaming analysis: sums add up across batches.
@@ -81,26 +83,39 @@ def stacked_magnitude_sums(x: Tensor, mask: Tensor | None = None) -> tuple[Tenso
         x: (G, *positions, C), G layers of the same shape, channels last.
         mask: bool (or 0/1) of shape ``positions``, shared by the G layers; True
             marks a position that counts (padding is False). None: all count.
+        gather: transform only the counted positions (True) or all of them and sum
+            with the mask as a mat-vec (False); None: gather on the CPU only.
 
     Returns:
         ``(sums, count)``: sums of shape (G, C // 2 + 1) in float64 on x's device,
         and a 0-d float64 tensor, the number of positions counted (per layer).
-        One rfft and one batched mat-vec for all layers; no host sync.
+        One rfft for all layers. On a GPU the masked sum is a mat-vec (no host sync);
+        on the CPU, where a sync costs nothing, only the counted positions are
+        transformed (index_select), which skips the FFTs of padding. Both give the
+        same sums. A batch's sums
+        are taken in float32 and returned in float64 for accumulation across batches.
     """
     layers, channels = x.shape[0], x.shape[-1]
     flat = x.reshape(layers, -1, channels).float()
-    mag = torch.fft.rfft(flat, dim=-1).abs().div_(channels)  # (G, P, C//2+1)
     if mask is None:
         count = torch.tensor(float(flat.shape[1]), dtype=torch.float64, device=x.device)
-        return mag.sum(1, dtype=torch.float64), count
+        return torch.fft.rfft(flat, dim=-1).abs().sum(1).double() / channels, count
     if tuple(mask.shape) != tuple(x.shape[1:-1]):
         raise ValueError(
             f"mask has shape {tuple(mask.shape)}; it must be the activations' shape without "
             f"the channel axis, {tuple(x.shape[1:-1])}"
         )
-    weights = mask.reshape(-1).to(mag.dtype)
-    sums = torch.matmul(weights, mag).double()  # (G, K): masked sum as a mat-vec, no gather
-    return sums, weights.sum(dtype=torch.float64)
+    weights = mask.reshape(-1)
+    if gather if gather is not None else x.device.type == "cpu":
+        counted = flat.index_select(1, weights.nonzero().squeeze(1))  # (G, P_counted, C)
+        if counted.shape[1] == 0:  # all padding: nothing to transform
+            sums = flat.new_zeros(layers, channels // 2 + 1)
+        else:
+            sums = torch.fft.rfft(counted, dim=-1).abs().sum(1)
+    else:
+        weights = weights.to(flat.dtype)
+        sums = torch.matmul(weights, torch.fft.rfft(flat, dim=-1).abs())  # masked sum as a mat-vec
+    return sums.double() / channels, weights.sum(dtype=torch.float64)
 
 
 def magnitude_sums(x: Tensor, mask: Tensor | None = None, channel_dim: int = -1) -> tuple[Tensor, Tensor]:

@@ -190,6 +190,67 @@ def quiet_trainer(trainer: Any, progress: bool) -> None:
         trainer.remove_callback(PrinterCallback)
 
 
+def fit_and_evaluate(
+    model: Any,
+    tokenizer: Any,
+    data: IntentData,
+    out_dir: str | os.PathLike,
+    *,
+    trainer_class: Any = None,
+    epochs: float = 10,
+    lr: float = 1e-3,
+    batch_size: int = 32,
+    seed: int = 0,
+    max_length: int = 64,
+    mixed_precision: bool = False,
+    progress: bool = True,
+    with_index: bool = False,
+    resume: bool | str = False,
+    extra_args: dict[str, Any] | None = None,
+    **trainer_kwargs: Any,
+) -> tuple[Any, dict[str, float]]:
+    """Train ``model`` on ``data.train`` with a Trainer, then evaluate on validation and test.
+
+    ``trainer_class`` defaults to transformers' Trainer (the DistillationTrainer passes
+    itself and its ``trainer_kwargs``); ``with_index`` gives each example its index
+    (for a TeacherCache); ``resume`` goes to ``trainer.train(resume_from_checkpoint=)``.
+    Returns the trainer and ``{"validation_accuracy", "test_accuracy", "train_seconds"}``.
+    """
+    from transformers import Trainer
+
+    train = EncodedSplit(data.train, tokenizer, max_length, with_index=with_index)
+    args = training_arguments(
+        out_dir,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+        steps_per_epoch=math.ceil(len(train) / batch_size),
+        mixed_precision=mixed_precision,
+        progress=progress,
+        **(extra_args or {}),
+    )
+    trainer = (trainer_class or Trainer)(
+        model=model,
+        args=args,
+        train_dataset=train,
+        data_collator=collator(tokenizer),
+        processing_class=tokenizer,
+        compute_metrics=accuracy_metric,
+        **trainer_kwargs,
+    )
+    quiet_trainer(trainer, progress)
+    result = trainer.train(resume_from_checkpoint=resume or None)
+    scores = {}
+    for split in ("validation", "test"):
+        metrics = trainer.evaluate(
+            EncodedSplit(getattr(data, split), tokenizer, max_length), metric_key_prefix=split
+        )
+        scores[f"{split}_accuracy"] = metrics[f"{split}_accuracy"]
+    scores["train_seconds"] = float(result.metrics.get("train_runtime", 0.0))
+    return trainer, scores
+
+
 def train_classifier(
     model: Any,
     tokenizer: Any,
@@ -209,42 +270,25 @@ def train_classifier(
     Saves model and tokenizer to ``out_dir`` with ``save_pretrained`` and returns
     ``{"validation_accuracy", "test_accuracy", "train_seconds"}``.
     """
-    from transformers import Trainer, set_seed
+    from transformers import set_seed
 
     set_seed(seed)
-    train = EncodedSplit(data.train, tokenizer, max_length)
-    steps = math.ceil(len(train) / batch_size)
-    args = training_arguments(
+    trainer, scores = fit_and_evaluate(
+        model,
+        tokenizer,
+        data,
         out_dir,
         epochs=epochs,
         lr=lr,
         batch_size=batch_size,
         seed=seed,
-        steps_per_epoch=steps,
+        max_length=max_length,
         mixed_precision=mixed_precision,
         progress=progress,
     )
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=train,
-        data_collator=collator(tokenizer),
-        processing_class=tokenizer,
-        compute_metrics=accuracy_metric,
-    )
-    quiet_trainer(trainer, progress)
-    result = trainer.train()
-    val = trainer.evaluate(
-        EncodedSplit(data.validation, tokenizer, max_length), metric_key_prefix="validation"
-    )
-    test = trainer.evaluate(EncodedSplit(data.test, tokenizer, max_length), metric_key_prefix="test")
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     trainer.save_model(str(out_dir))
-    return {
-        "validation_accuracy": val["validation_accuracy"],
-        "test_accuracy": test["test_accuracy"],
-        "train_seconds": float(result.metrics.get("train_runtime", 0.0)),
-    }
+    return scores
 
 
 def load_classifier(name_or_path: str | os.PathLike, **kwargs: Any):

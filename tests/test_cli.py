@@ -1,5 +1,6 @@
 """The command line: help, the analyze job on a saved model, the demo, and one-line errors."""
 
+import csv
 import json
 
 import pytest
@@ -118,3 +119,31 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
         "teacher/config.json",
     ):
         assert (out / name).exists(), name
+
+
+def test_distill_command_saves_student_mapping_and_metrics(saved_model, tmp_path, capsys):
+    out = tmp_path / "student"
+    args = ["distill", "--teacher", str(saved_model), "--student", "2", "--mapping", "uniform"]
+    assert main([*args, "--epochs", "0.5", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "student 1 <- teacher" in printed and "student test accuracy" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["config"]["feature"] == "spectral_tokens"
+    assert json.loads((out / "config.json").read_text())["num_hidden_layers"] == 2
+    # uniform, 3 teacher blocks onto 2: the last block of each group (1.5 blocks each) -> 2, 3
+    links = json.loads((out / "mapping.json").read_text())["links"]
+    assert [link["teacher"] for link in links] == [[2], [3]]
+
+
+def test_compare_command_writes_the_table_with_reference_rows(saved_model, tmp_path, capsys):
+    out = tmp_path / "compare"
+    args = ["compare", "--teacher", str(saved_model), "--student-layers", "2", "--seeds", "0"]
+    assert main([*args, "--epochs", "0.25", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "teacher (reference)" in printed and "TF-IDF + linear (reference)" in printed
+    with (out / "results.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    names = [r["variant"] for r in rows]
+    assert {"no KD", "logit KD", "logit KD + spectral, uniform", "TF-IDF + linear (reference)"} <= set(names)
+    assert all(0.0 <= float(r["mean"]) <= 1.0 for r in rows)
+    assert (out / "results.md").exists()

@@ -5,29 +5,17 @@ import math
 import numpy as np
 import pytest
 import torch
-from transformers import RobertaForSequenceClassification, TrainerCallback
+from transformers import TrainerCallback
 
 from spectralkd_lite.compare import Comparison, run_comparison, standard_variants
-from spectralkd_lite.data import IntentData, IntentSplit, load_builtin
 from spectralkd_lite.distill import DistillConfig, LinkedTeacher, distill, distill_step_losses, make_student
 from spectralkd_lite.mapping import build_mapping, parse_manual
-from spectralkd_lite.text import text_batches, tiny_roberta_config, train_bpe_tokenizer
+from spectralkd_lite.text import text_batches
 
 
 @pytest.fixture(scope="module")
-def small():
-    full = load_builtin()
-
-    def cut(split, n):
-        return IntentSplit(split.texts[::n], split.labels[::n], split.label_names)
-
-    data = IntentData("small", cut(full.train, 8), cut(full.validation, 4), cut(full.test, 4))
-    tok = train_bpe_tokenizer(full.train.texts, vocab_size=400)
-    torch.manual_seed(0)
-    teacher = RobertaForSequenceClassification(
-        tiny_roberta_config(data.num_labels, len(tok), num_layers=4, hidden=32, heads=2)
-    ).eval()
-    return teacher, tok, data
+def small(small_teacher):
+    return small_teacher(8, 4, vocab_size=400, hidden=32)
 
 
 def batch_of(small, n=8):

@@ -1,28 +1,15 @@
 """The distillation widget's logic, driven through its ipywidgets without a browser."""
 
 import pytest
-import torch
-from transformers import RobertaForSequenceClassification
 
 from spectralkd_lite.compare import Comparison
-from spectralkd_lite.data import IntentData, IntentSplit, load_builtin
 from spectralkd_lite.distill_widget import DistillRunner
-from spectralkd_lite.text import tiny_roberta_config, train_bpe_tokenizer
 
 
 @pytest.fixture(scope="module")
-def runner():
-    full = load_builtin()
-
-    def cut(split, n):
-        return IntentSplit(split.texts[::n], split.labels[::n], split.label_names)
-
-    data = IntentData("small", cut(full.train, 10), cut(full.validation, 6), cut(full.test, 6))
-    tok = train_bpe_tokenizer(full.train.texts, vocab_size=300)
-    torch.manual_seed(0)
-    teacher = RobertaForSequenceClassification(
-        tiny_roberta_config(data.num_labels, len(tok), num_layers=4, hidden=16, heads=2)
-    )
+def runner(small_teacher):
+    teacher, tok, data = small_teacher(10, 6, vocab_size=300, hidden=16)
+    teacher.train()
     return DistillRunner(
         teacher, tok, data, Comparison(), num_layers=2, n_teacher=4, intensity=[1.0, 3.0, 2.0, 4.0], epochs=1
     )
@@ -64,3 +51,11 @@ def test_failed_run_is_shown_not_swallowed(runner):
     w["button"].click()
     assert "student block 3 is out of range" in runner.last_error
     assert "error" in w["status"].value
+
+
+def test_a_run_from_code_shows_in_the_table(runner):
+    runner.widget()
+    w = runner._widgets
+    assert "widget: mse, paired" not in w["table"].value
+    runner.run("paired", feature="mse")
+    assert "widget: mse, paired" in w["table"].value

@@ -2,28 +2,15 @@
 
 import pytest
 import torch
-from transformers import RobertaForSequenceClassification
 
-from spectralkd_lite.data import IntentData, IntentSplit, load_builtin
 from spectralkd_lite.distill import DistillConfig, distill
 from spectralkd_lite.snapshots import SpectralSnapshots, plot_snapshot_curves
-from spectralkd_lite.text import text_batches, tiny_roberta_config, train_bpe_tokenizer
+from spectralkd_lite.text import text_batches
 
 
 @pytest.fixture(scope="module")
-def small():
-    full = load_builtin()
-
-    def cut(split, n):
-        return IntentSplit(split.texts[::n], split.labels[::n], split.label_names)
-
-    data = IntentData("small", cut(full.train, 24), cut(full.validation, 24), cut(full.test, 24))  # 40 train
-    tok = train_bpe_tokenizer(full.train.texts, vocab_size=300)
-    torch.manual_seed(0)
-    teacher = RobertaForSequenceClassification(
-        tiny_roberta_config(data.num_labels, len(tok), num_layers=4, hidden=16, heads=2)
-    ).eval()
-    return teacher, tok, data
+def small(small_teacher):
+    return small_teacher(24, 24, vocab_size=300, hidden=16)  # 40 training examples
 
 
 def run(small, callbacks, epochs=2):
