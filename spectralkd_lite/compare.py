@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .distill import DistillConfig, RunResult, distill
-from .io import save_figure_atomic, write_json_atomic, write_text_atomic
+from .io import csv_text, save_figure_atomic, write_json_atomic, write_text_atomic
 from .mapping import LayerMapping, build_mapping
 
 
@@ -150,15 +150,22 @@ class Comparison:
         return "\n".join(lines)
 
     def to_csv(self) -> str:
-        lines = ["variant,mean,std,min,max,n,seconds,layers"]
-        for name, acc in self.references.items():
-            lines.append(f'"{name} (reference)",{acc:.6f},,,,,,')
-        for r in self.summary():
-            lines.append(
-                f'"{r["variant"]}",{r["mean"]:.6f},{r["std"]:.6f},{r["min"]:.6f},{r["max"]:.6f},'
-                f'{r["n"]},{r["seconds"]:.2f},"{r["layers"]}"'
-            )
-        return "\n".join(lines) + "\n"
+        header = ["variant", "mean", "std", "min", "max", "n", "seconds", "layers"]
+        rows = [
+            [f"{name} (reference)", f"{acc:.6f}", "", "", "", "", "", ""]
+            for name, acc in self.references.items()
+        ]
+        rows += [
+            [
+                r["variant"],
+                *(f"{r[k]:.6f}" for k in ("mean", "std", "min", "max")),
+                r["n"],
+                f"{r['seconds']:.2f}",
+                r["layers"],
+            ]
+            for r in self.summary()
+        ]
+        return csv_text(header, rows)
 
     def save(self, out_dir: str | os.PathLike) -> dict[str, Path]:
         """results.csv, results.md, results.json and results.png in ``out_dir`` (atomic writes)."""
@@ -186,13 +193,10 @@ class Comparison:
 
     def plot(self, ax: Any = None):
         """Test accuracy per variant: mean (bar), each seed (dots), references (dashed lines)."""
-        import matplotlib.pyplot as plt
+        from .plots import figure_axes
 
         rows = self.summary()
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(rows) + 1.6), layout="constrained")
-        else:
-            fig = ax.figure
+        fig, ax = figure_axes(ax, (7.5, 0.45 * len(rows) + 1.6))
         names = [r["variant"] for r in rows]
         y = list(range(len(rows)))
         ax.barh(
@@ -311,6 +315,7 @@ def compare_with_references(
     teacher_accuracy: float | None = None,
     tfidf_accuracy: float | None = None,
     verbose: bool = True,
+    comparison: Comparison | None = None,
     **kwargs: Any,
 ) -> Comparison:
     """``run_comparison`` with the reference rows a reader needs: the teacher and TF-IDF + linear.
@@ -326,7 +331,7 @@ def compare_with_references(
         teacher_accuracy = evaluate_accuracy(teacher, tokenizer, data.test)
     if tfidf_accuracy is None:
         tfidf_accuracy = tfidf_baseline(data)["test_accuracy"]
-    comparison = kwargs.pop("comparison", None) or Comparison()
+    comparison = comparison or Comparison()
     comparison.add_reference("teacher", teacher_accuracy)
     comparison.add_reference("TF-IDF + linear", tfidf_accuracy)
     return run_comparison(

@@ -15,7 +15,8 @@ HIGHLIGHT = "tab:orange"
 BASE = "tab:blue"
 
 
-def _axes(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]:
+def figure_axes(ax: Axes | None, size: tuple[float, float]) -> tuple[Figure, Axes]:
+    """``ax`` and its figure, or a new constrained-layout figure of ``size`` inches with one axes."""
     if ax is not None:
         return ax.figure, ax
     fig, ax = plt.subplots(figsize=size, layout="constrained")
@@ -29,7 +30,7 @@ def plot_intensity(
     title: str | None = None,
 ) -> Figure:
     """Bar chart of intensity against block number; ``highlight`` blocks in orange."""
-    fig, ax = _axes(ax, (max(5.0, 0.35 * report.num_layers + 2), 3.2))
+    fig, ax = figure_axes(ax, (max(5.0, 0.35 * report.num_layers + 2), 3.2))
     chosen = set(highlight)
     colors = [HIGHLIGHT if b in chosen else BASE for b in report.blocks]
     ax.bar(report.blocks, report.intensity, color=colors)
@@ -65,7 +66,7 @@ def plot_spectra(
     blocks = list(report.blocks if blocks is None else blocks)
     if kind not in ("lines", "heatmap"):
         raise ValueError(f"kind must be 'lines' or 'heatmap', got {kind!r}")
-    fig, ax = _axes(ax, (6.0, 3.6))
+    fig, ax = figure_axes(ax, (6.0, 3.6))
     if kind == "lines":
         cmap = plt.get_cmap("viridis")
         for i, b in enumerate(blocks):

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .io import write_json_atomic, write_text_atomic
+from .io import csv_text, write_json_atomic, write_text_atomic
 
 SCHEMA = "spectralkd-lite/spectral-report"
 SCHEMA_VERSION = 1
@@ -119,8 +119,7 @@ class SpectralReport:
         """Write ``to_table`` as CSV, atomically."""
         rows = self.to_table()
         keys = list(rows[0])
-        text = "\n".join([",".join(keys)] + [",".join(str(r[k]) for k in keys) for r in rows]) + "\n"
-        return write_text_atomic(path, text)
+        return write_text_atomic(path, csv_text(keys, ([r[k] for k in keys] for r in rows)))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SpectralReport:

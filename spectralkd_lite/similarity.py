@@ -529,10 +529,9 @@ def plot_intensity_curves(
     """
     import matplotlib.pyplot as plt
 
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6.0, 3.6), layout="constrained")
-    else:
-        fig = ax.figure
+    from .plots import figure_axes
+
+    fig, ax = figure_axes(ax, (6.0, 3.6))
     reference = reference if reference is not None else next(iter(reports))
     colors = iter(plt.get_cmap("tab10").colors)
     for name, report in reports.items():
@@ -550,13 +549,18 @@ def plot_intensity_curves(
             label=f"{name} ({report.num_layers} blocks)",
             zorder=3 if is_ref else 2,
         )
+    style_depth_axes(ax, normalize, title or "Spectral intensity against relative depth")
+    return fig
+
+
+def style_depth_axes(ax: Any, normalize: bool, title: str) -> None:
+    """Limits, labels, grid and legend of an intensity-against-relative-depth plot."""
     ax.set_xlim(0.0, 1.02)
     ax.set_xlabel("relative depth b / N (1 = last block)")
     ax.set_ylabel("intensity / mean intensity" if normalize else "spectral intensity")
-    ax.set_title(title or "Spectral intensity against relative depth")
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
-    return fig
 
 
 def plot_pair_spectra(
@@ -573,10 +577,9 @@ def plot_pair_spectra(
     """
     import matplotlib.pyplot as plt
 
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6.0, 3.6), layout="constrained")
-    else:
-        fig = ax.figure
+    from .plots import figure_axes
+
+    fig, ax = figure_axes(ax, (6.0, 3.6))
     all_blocks = [row.student for row in result.layers]
     if blocks is None:
         idx = np.unique(np.linspace(0, len(all_blocks) - 1, min(4, len(all_blocks))).round().astype(int))
@@ -621,14 +624,9 @@ def plot_cross_similarity(
     The brightest cell of a row is the block of ``a`` whose spectrum that block of ``b``
     resembles most. Returns the figure.
     """
-    import matplotlib.pyplot as plt
+    from .plots import figure_axes
 
-    if ax is None:
-        fig, ax = plt.subplots(
-            figsize=(0.6 * a.num_layers + 2.0, 0.5 * b.num_layers + 1.4), layout="constrained"
-        )
-    else:
-        fig = ax.figure
+    fig, ax = figure_axes(ax, (0.6 * a.num_layers + 2.0, 0.5 * b.num_layers + 1.4))
     matrix = cross_similarity(a, b, metric)
     image = ax.imshow(matrix, cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
     if annotate:

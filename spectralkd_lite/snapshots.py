@@ -32,7 +32,13 @@ from transformers import TrainerCallback
 from .analysis import analyze
 from .mapping import LayerMapping
 from .report import SpectralReport
-from .similarity import ReportSimilarity, compare_reports, normalized_intensity, relative_depth
+from .similarity import (
+    ReportSimilarity,
+    compare_reports,
+    normalized_intensity,
+    relative_depth,
+    style_depth_axes,
+)
 
 
 @dataclass
@@ -144,12 +150,11 @@ def plot_snapshot_curves(
     """
     import matplotlib.pyplot as plt
 
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6.0, 3.6), layout="constrained")
-    else:
-        fig = ax.figure
+    from .plots import figure_axes
+
     if not snapshots:
         raise ValueError("no snapshots to plot: was the callback passed to the Trainer?")
+    fig, ax = figure_axes(ax, (6.0, 3.6))
     cmap = plt.get_cmap("viridis_r")
     last = max(1, len(snapshots) - 1)
     for i, snap in enumerate(snapshots):
@@ -174,12 +179,7 @@ def plot_snapshot_curves(
             lw=2.2,
             label="teacher",
         )
-    ax.set_xlim(0.0, 1.02)
-    ax.set_xlabel("relative depth b / N (1 = last block)")
-    ax.set_ylabel("intensity / mean intensity" if normalize else "spectral intensity")
-    ax.set_title(title or "Student intensity curve during training")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    style_depth_axes(ax, normalize, title or "Student intensity curve during training")
     return fig
 
 

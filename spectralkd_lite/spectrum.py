@@ -92,8 +92,8 @@ def stacked_magnitude_sums(
         One rfft for all layers. On a GPU the masked sum is a mat-vec (no host sync);
         on the CPU, where a sync costs nothing, only the counted positions are
         transformed (index_select), which skips the FFTs of padding. Both give the
-        same sums. A batch's sums
-        are taken in float32 and returned in float64 for accumulation across batches.
+        same sums. A batch's sums are taken in float32 and returned in float64 for
+        accumulation across batches.
     """
     layers, channels = x.shape[0], x.shape[-1]
     flat = x.reshape(layers, -1, channels).float()
@@ -106,7 +106,9 @@ def stacked_magnitude_sums(
             f"the channel axis, {tuple(x.shape[1:-1])}"
         )
     weights = mask.reshape(-1)
-    if gather if gather is not None else x.device.type == "cpu":
+    if gather is None:
+        gather = x.device.type == "cpu"
+    if gather:
         counted = flat.index_select(1, weights.nonzero().squeeze(1))  # (G, P_counted, C)
         if counted.shape[1] == 0:  # all padding: nothing to transform
             sums = flat.new_zeros(layers, channels // 2 + 1)

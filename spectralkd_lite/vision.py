@@ -954,12 +954,9 @@ class VisionComparison:
 
     def plot(self, ax: Any = None, title: str | None = None) -> Any:
         """Each seed's accuracy as a dot, the mean +- std as a bar; the teacher as a dashed line."""
-        import matplotlib.pyplot as plt
+        from .plots import figure_axes
 
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(7.0, 3.4), layout="constrained")
-        else:
-            fig = ax.figure
+        fig, ax = figure_axes(ax, (7.0, 3.4))
         for i, s in enumerate(self.summary()):
             acc = 100 * np.asarray(self.accuracies(s["row"]))
             offsets = np.linspace(-0.12, 0.12, len(acc)) if len(acc) > 1 else np.zeros(1)

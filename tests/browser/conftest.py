@@ -12,30 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from .lab import CHROMIUM, CHROMIUM_ARGS, LabServer
+from .lab import CHROMIUM, CHROMIUM_ARGS, REPO, LabServer, require_browser
 
-REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(os.environ.get("SPECTRALKD_SCREENSHOTS", REPO / "test-artifacts" / "screenshots"))
-
-
-def _require_browser() -> None:
-    missing = []
-    if not Path(CHROMIUM).exists():
-        missing.append(f"{CHROMIUM} (apt-get install chromium)")
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        missing.append("playwright (pip install playwright)")
-    if missing:
-        message = "the browser tests need " + " and ".join(missing)
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
 def lab_server(tmp_path_factory):
-    _require_browser()
+    require_browser()
     # SPECTRALKD_QUICK: notebook 05 runs its comparison on one seed for a fifth of an epoch.
     server = LabServer(REPO, tmp_path_factory.mktemp("jupyterlab"), env={"SPECTRALKD_QUICK": "1"})
     try:

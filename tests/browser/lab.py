@@ -13,6 +13,7 @@ callback (``problems``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -29,6 +30,7 @@ from typing import Any
 
 import psutil
 
+REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -54,6 +56,24 @@ LAB_SETTINGS = {
 PAGE_ERROR_TEXT = ("Error displaying widget", "Error rendering output item", "Failed to load model class")
 LOG_ERROR = re.compile(r"Traceback \(most recent call last\)|Exception in comm_msg|Error in observer")
 TRACEBACK_TEXT = re.compile(r"Traceback|^\w*(Error|Exception)\b", re.MULTILINE)
+
+
+def require_browser() -> None:
+    """Skip (outside CI) or fail (in CI, ``CI`` set) when Chromium or Playwright is missing."""
+    import pytest
+
+    missing = []
+    if not Path(CHROMIUM).exists():
+        missing.append(f"{CHROMIUM} (apt-get install chromium)")
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        missing.append("playwright (pip install playwright)")
+    if missing:
+        message = "the browser tests need " + " and ".join(missing)
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 def free_port() -> int:
@@ -149,25 +169,18 @@ class LabServer:
         """Shut down through the API, then kill every process the server started."""
         if self.process is None:
             return
-        try:
-            family = psutil.Process(self.process.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            family = []
+        server = psutil.Process(self.process.pid)
+        family = server.children(recursive=True) if self.process.poll() is None else []
         try:
             request = urllib.request.Request(f"{self.url}/api/shutdown?token={self.token}", method="POST")
             urllib.request.urlopen(request, timeout=10).close()
             self.process.wait(timeout=20)
-        except Exception:
-            pass
-        for proc in [*family, psutil.Process(self.process.pid) if self.process.poll() is None else None]:
-            if proc is None:
-                continue
-            try:
+        except (OSError, subprocess.TimeoutExpired):
+            pass  # whatever is still running is killed below
+        for proc in [*family, server]:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 proc.kill()
-            except psutil.NoSuchProcess:
-                pass
-        if self.process.poll() is None:
-            self.process.wait(timeout=10)
+        self.process.wait(timeout=10)
         self.process = None
 
 
@@ -196,10 +209,10 @@ class LabNotebook:
         # Record every error the kernel publishes, including those of widget callbacks,
         # whose messages belong to no cell (JupyterLab sends them to its log console).
         self.page.evaluate(
-            """() => {
+            """pattern => {
                 window.__kernelErrors = [];
                 const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
-                const traceback = /Traceback|^\\w*(Error|Exception)\\b/m;
+                const traceback = new RegExp(pattern, 'm');
                 kernel.iopubMessage.connect((_, msg) => {
                     const c = msg.content;
                     if (msg.header.msg_type === 'error') {
@@ -208,7 +221,8 @@ class LabNotebook:
                         window.__kernelErrors.push(c.text.slice(0, 1500));
                     }
                 });
-            }"""
+            }""",
+            TRACEBACK_TEXT.pattern,
         )
         return self
 
@@ -325,10 +339,6 @@ class LabNotebook:
         if LOG_ERROR.search(log):
             found.append("kernel log: " + log[LOG_ERROR.search(log).start() :][:1500])
         return found
-
-    def widget_count(self) -> int:
-        """Rendered widget views (a blank widget renders none)."""
-        return self.page.locator(".jp-OutputArea-output .widget-inline-hbox, .jupyter-widgets").count()
 
     def screenshot(self, folder: Path, name: str, css: str | None = None) -> Path:
         folder.mkdir(parents=True, exist_ok=True)

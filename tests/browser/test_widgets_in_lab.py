@@ -166,10 +166,9 @@ def test_stop_leaves_no_server_or_kernel_behind(tmp_path):
 
     import psutil
 
-    from .conftest import REPO, _require_browser
-    from .lab import LabServer
+    from .lab import REPO, LabServer, require_browser
 
-    _require_browser()
+    require_browser()
     server = LabServer(REPO, tmp_path)
     try:
         server.start()
