@@ -42,8 +42,8 @@ demo: setup
 	$(BIN)/spectralkd-lite demo --out runs/demo
 
 test: setup browser-deps
-	$(BIN)/ruff check spectralkd_lite tests benchmarks animations
-	$(BIN)/ruff format --check spectralkd_lite tests benchmarks animations
+	$(BIN)/ruff check spectralkd_lite tests benchmarks animations tools
+	$(BIN)/ruff format --check spectralkd_lite tests benchmarks animations tools
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider tests notebooks $(PYTEST_ARGS)
 
 # The widgets in JupyterLab, driven in Chromium; screenshots in test-artifacts/screenshots.
@@ -51,15 +51,15 @@ test-browser: setup browser-deps
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -p no:cacheprovider tests/browser $(PYTEST_ARGS)
 
 lint:
-	$(BIN)/ruff check spectralkd_lite tests benchmarks animations
+	$(BIN)/ruff check spectralkd_lite tests benchmarks animations tools
 
 format:
-	$(BIN)/ruff format spectralkd_lite tests benchmarks animations
-	$(BIN)/ruff check --fix spectralkd_lite tests benchmarks animations
+	$(BIN)/ruff format spectralkd_lite tests benchmarks animations tools
+	$(BIN)/ruff check --fix spectralkd_lite tests benchmarks animations tools
 
 # Re-execute every notebook (the profile CI runs: laptop) and store it with clean metadata.
 notebooks: setup
-	HF_HUB_OFFLINE=1 $(BIN)/python -m spectralkd_lite.notebook_tools execute notebooks/*.ipynb
+	HF_HUB_OFFLINE=1 $(BIN)/python tools/notebooks.py execute notebooks/*.ipynb
 
 animations: setup
 	$(BIN)/python animations/render.py

@@ -17,15 +17,17 @@ from pathlib import Path
 
 import torch
 
-from spectralkd_lite.baselines import tfidf_baseline
-from spectralkd_lite.capture import num_blocks
-from spectralkd_lite.compare import compare_with_references, standard_variants
+import spectralkd_lite as skd
 from spectralkd_lite.data import load_clinc150
 from spectralkd_lite.io import write_json_atomic
-from spectralkd_lite.mapping import build_mapping
-from spectralkd_lite.teacher import get_teacher
-from spectralkd_lite.text import evaluate_accuracy
-from spectralkd_lite.workflows import teacher_intensity
+from spectralkd_lite.workflows import teacher_report
+
+
+def print_run(run: skd.RunResult) -> None:
+    print(
+        f"  {run.name:45s} seed {run.seed}: {100 * run.test_accuracy:.2f}% ({run.train_seconds:.0f} s)",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -68,39 +70,35 @@ def main() -> None:
     print(f"torch threads {torch.get_num_threads()}, profile {args.profile}", flush=True)
 
     t0 = time.time()
-    tfidf = tfidf_baseline(data)
+    tfidf = skd.tfidf_baseline(data)
     print(f"TF-IDF + linear: {100 * tfidf['test_accuracy']:.2f}% ({time.time() - t0:.0f} s)", flush=True)
 
-    teacher, tokenizer, info = get_teacher(
+    teacher, tokenizer, info = skd.get_teacher(
         args.profile, data, cache_dir=args.cache, epochs=args.teacher_epochs
     )
-    teacher_acc = evaluate_accuracy(teacher, tokenizer, data.test)
+    teacher_acc = skd.evaluate_accuracy(teacher, skd.text_batches(data.test, tokenizer))
     print(
-        f"teacher ({info.get('base_model')}, {num_blocks(teacher)} blocks): {100 * teacher_acc:.2f}% "
+        f"teacher ({info.get('base_model')}, {teacher.config.num_hidden_layers} blocks): {100 * teacher_acc:.2f}% "
         f"(trained in {info.get('train_seconds')} s{', cached' if info.get('cached') else ''})",
         flush=True,
     )
 
-    report = teacher_intensity(teacher, tokenizer, data)
+    report = teacher_report(teacher, tokenizer, data)
     print("teacher intensity by block:", [round(x, 4) for x in report.intensity], flush=True)
-    n_t, n_s = num_blocks(teacher), args.student_layers
-    variants = standard_variants(n_t, n_s, report.intensity, blog_variants=args.rows == "all")
-    init = build_mapping("uniform", n_t, n_s).teacher_blocks if args.init == "teacher" else None
-    comparison = compare_with_references(
-        teacher,
-        tokenizer,
-        data,
-        variants,
-        teacher_accuracy=teacher_acc,
-        tfidf_accuracy=tfidf["test_accuracy"],
-        num_layers=n_s,
-        seeds=seeds,
-        init_from=init,
-        epochs=args.epochs,
-        lr=args.lr,
-        freeze_embeddings=not args.train_embeddings,
-        cache_teacher=not args.no_cache_teacher,
+    n_t, n_s = teacher.config.num_hidden_layers, args.student_layers
+    variants = skd.standard_variants(n_t, n_s, report)
+    if args.rows == "core":  # no KD, logit KD, MSE (uniform), spectral (uniform), spectral (spectral choice)
+        variants = variants[:5]
+    init = tuple(skd.resolve("uniform", n_t, n_s).teacher_blocks) if args.init == "teacher" else None
+    student = skd.StudentConfig(
+        n_s, init_from=init, freeze_embeddings=init is not None and not args.train_embeddings
     )
+    train = skd.TrainConfig(epochs=args.epochs, lr=args.lr, cache_teacher=not args.no_cache_teacher)
+    comparison = skd.run_comparison(
+        teacher, tokenizer, data, variants, student, train, seeds=seeds, on_run=print_run
+    )
+    comparison.add_reference("teacher", teacher_acc)
+    comparison.add_reference("TF-IDF + linear", tfidf["test_accuracy"])
     comparison.meta.update({"profile": args.profile, "teacher": info, "tfidf": tfidf, "init_from": init})
     out = Path(args.out)
     paths = comparison.save(out)

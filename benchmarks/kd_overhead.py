@@ -18,8 +18,8 @@ import time
 import torch
 from transformers import RobertaConfig, RobertaForSequenceClassification
 
-from spectralkd_lite.distill import DistillConfig, LinkedTeacher, distill_step_losses
-from spectralkd_lite.mapping import build_mapping
+import spectralkd_lite as skd
+from spectralkd_lite.training import LinkedTeacher
 
 
 def model(layers: int, hidden: int, labels: int, device: str) -> RobertaForSequenceClassification:
@@ -52,7 +52,7 @@ def main() -> None:
     teacher = model(args.teacher_layers, args.hidden, 150, args.device).eval().requires_grad_(False)
     student = model(args.student_layers, args.hidden, 150, args.device).train()
     opt = torch.optim.AdamW(student.parameters(), lr=1e-4)
-    mapping = build_mapping("uniform", args.teacher_layers, args.student_layers)
+    mapping = skd.resolve("uniform", args.teacher_layers, args.student_layers)
     linked = LinkedTeacher(mapping, args.teacher_layers)
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(5, 8000, (args.batch, args.tokens), generator=g)
@@ -64,21 +64,25 @@ def main() -> None:
         "labels": torch.randint(0, 150, (args.batch,), generator=g).to(args.device),
     }
     configs = {
-        "logit KD": DistillConfig(alpha=0.9),
-        "logit KD + spectral (tokens)": DistillConfig(alpha=0.9, beta=0.2, feature="spectral_tokens"),
-        "logit KD + spectral (channels)": DistillConfig(alpha=0.9, beta=0.2, feature="spectral_channels"),
-        "logit KD + hidden MSE": DistillConfig(alpha=0.9, beta=0.2, feature="mse"),
+        "logit KD": skd.DistillConfig(alpha=0.9),
+        "logit KD + spectral (tokens)": skd.DistillConfig(
+            0.9, beta=0.2, feature="spectral_tokens", mapping=mapping
+        ),
+        "logit KD + spectral (channels)": skd.DistillConfig(
+            0.9, beta=0.2, feature="spectral_channels", mapping=mapping
+        ),
+        "logit KD + hidden MSE": skd.DistillConfig(0.9, beta=0.2, feature="mse", mapping=mapping),
     }
     cuda = args.device.startswith("cuda")
 
-    def step(cfg: DistillConfig) -> None:
+    def step(cfg: skd.DistillConfig) -> None:
         with torch.autocast(device_type="cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=args.bf16):
-            losses, _ = distill_step_losses(student, teacher, batch, cfg, linked)
+            losses, _ = skd.distill_step_losses(student, teacher, batch, cfg, linked)
         losses["total"].backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    def timed(cfg: DistillConfig) -> float:
+    def timed(cfg: skd.DistillConfig) -> float:
         if cuda:
             torch.cuda.synchronize()
         start = time.perf_counter()

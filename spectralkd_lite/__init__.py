@@ -1,31 +1,72 @@
 """spectralkd-lite: spectral analysis and spectral knowledge distillation of transformers.
 
+One namespace for readers: ``import spectralkd_lite as skd`` gives what a notebook
+or a user needs; the modules with more specialised tools are reachable as
+``skd.losses``, ``skd.plots``, ``skd.similarity``, ``skd.vision`` and ``skd.digits``
+(see docs/architecture.md for the module map).
+
 Layers are named by block number 1..N everywhere a user sees them: block i is
 ``hidden_states[i]`` of a Hugging Face model (index 0 is the embedding output).
 """
 
-from .analysis import analyze
-from .capture import capture_outputs
-from .mapping import LayerLink, LayerMapping, build_mapping, select_top, select_uniform, select_ushape
+from . import digits, losses, plots, similarity, vision
+from .analysis import LayerSource, analyze
+from .baselines import tfidf_baseline
+from .compare import Comparison, Variant, run_comparison, standard_variants
+from .config import DistillConfig, StudentConfig, TrainConfig
+from .data import load_intents
+from .distill import distill, distill_step_losses, make_student
+from .distill_widget import DistillRunner
+from .mapping import LayerMapping, resolve
+from .plots import plot_intensity, plot_spectra
 from .profiles import choose_profile
-from .report import SpectralReport
-from .spectrum import layer_intensity, layer_spectrum, patch_tokens, tokens_to_grid
+from .report import SpectralReport, describe_depth_profile
+from .similarity import compare_reports
+from .snapshots import SpectralSnapshots
+from .spectrum import layer_intensity, layer_spectrum
+from .teacher import get_teacher, teacher_data
+from .text import text_batches
+from .training import RunResult, evaluate_accuracy
+from .widgets import LayerPicker
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "LayerLink",
+    "Comparison",
+    "DistillConfig",
+    "DistillRunner",
     "LayerMapping",
+    "LayerPicker",
+    "LayerSource",
+    "RunResult",
     "SpectralReport",
+    "SpectralSnapshots",
+    "StudentConfig",
+    "TrainConfig",
+    "Variant",
     "analyze",
-    "build_mapping",
-    "capture_outputs",
     "choose_profile",
+    "compare_reports",
+    "describe_depth_profile",
+    "digits",
+    "distill",
+    "distill_step_losses",
+    "evaluate_accuracy",
+    "get_teacher",
     "layer_intensity",
     "layer_spectrum",
-    "patch_tokens",
-    "select_top",
-    "select_uniform",
-    "select_ushape",
-    "tokens_to_grid",
+    "load_intents",
+    "losses",
+    "make_student",
+    "plot_intensity",
+    "plot_spectra",
+    "plots",
+    "resolve",
+    "run_comparison",
+    "similarity",
+    "standard_variants",
+    "text_batches",
+    "teacher_data",
+    "tfidf_baseline",
+    "vision",
 ]

@@ -1,14 +1,16 @@
 """analyze(): stream batches through a model and measure every layer's spectrum.
 
 Memory is O(layers x channels) whatever the number of batches: each batch adds
-its per-layer sums of |rfft| (see ``spectrum.stacked_magnitude_sums``) into
-running float64 buffers on the model's device; nothing is copied to the host
-until the end.
+its per-layer sums of |rfft| (see ``spectrum.stacked_magnitude_sums``) and of
+x^2 (for the RMS) into running float64 buffers on the model's device; nothing is
+copied to the host until the end.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -23,18 +25,48 @@ from .spectrum import full_spectrum, stacked_magnitude_sums
 _NON_INPUTS = ("labels", "label", "label_ids")
 
 
+@dataclass(frozen=True)
+class LayerSource:
+    """Where ``analyze`` reads a model's layers, and how.
+
+    modules: module paths to hook (``model.get_submodule`` syntax) instead of using
+    ``hidden_states``; the layers are then numbered 1..len(modules) in this order.
+    channel_dim: channel axis of hooked outputs (1 for (B, C, H, W) maps).
+    num_prefix_tokens: tokens dropped from the front of each (B, T, C) output: 1 for
+    a ViT's class token, 2 for DeiT's class + distillation tokens.
+    include_embeddings: also report the embedding output (``hidden_states[0]``) as block 0.
+    """
+
+    modules: tuple[str, ...] | None = None
+    channel_dim: int = -1
+    num_prefix_tokens: int = 0
+    include_embeddings: bool = False
+
+    def __post_init__(self) -> None:
+        if self.modules is not None:
+            object.__setattr__(self, "modules", tuple(self.modules))
+            if not self.modules:
+                raise ValueError("modules is empty: name at least one module path, or pass None")
+        if isinstance(self.num_prefix_tokens, bool) or not isinstance(self.num_prefix_tokens, int):
+            raise ValueError(f"num_prefix_tokens must be an integer >= 0, got {self.num_prefix_tokens!r}")
+        if self.num_prefix_tokens < 0:
+            raise ValueError(f"num_prefix_tokens must be >= 0, got {self.num_prefix_tokens}")
+
+
 class _Accumulator:
     """Running per-layer magnitude sums, grouped by layer shape (one rfft per group)."""
 
     def __init__(self) -> None:
         self.sums: list[Tensor | None] = []
         self.counts: list[Tensor | None] = []
+        self.squares: list[Tensor | None] = []
         self.channels: list[int] = []
 
     def add(self, layers: Sequence[Tensor], mask: Tensor | None) -> None:
         if not self.sums:
             self.sums = [None] * len(layers)
             self.counts = [None] * len(layers)
+            self.squares = [None] * len(layers)
             self.channels = [x.shape[-1] for x in layers]
         elif len(layers) != len(self.sums):
             raise ValueError(f"a batch gave {len(layers)} layers, earlier batches {len(self.sums)}")
@@ -50,9 +82,14 @@ class _Accumulator:
                 )
             stacked = layers[idx[0]].unsqueeze(0) if len(idx) == 1 else torch.stack([layers[i] for i in idx])
             sums, count = stacked_magnitude_sums(stacked, m)
+            energy = stacked.double().square().sum(-1)  # (G, *positions)
+            if m is not None:
+                energy = energy * m
+            squares = energy.flatten(1).sum(1)  # (G,): sum of x^2 over counted positions and channels
             for j, i in enumerate(idx):
                 self.sums[i] = sums[j] if self.sums[i] is None else self.sums[i] + sums[j]
                 self.counts[i] = count if self.counts[i] is None else self.counts[i] + count
+                self.squares[i] = squares[j] if self.squares[i] is None else self.squares[i] + squares[j]
 
 
 def _to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:
@@ -68,11 +105,8 @@ def _to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]
 def analyze(
     model: nn.Module,
     batches: Iterable[Mapping[str, Any]],
+    layers: LayerSource | None = None,
     *,
-    modules: Sequence[str] | None = None,
-    channel_dim: int = -1,
-    num_prefix_tokens: int = 0,
-    include_embeddings: bool = False,
     max_batches: int | None = None,
     model_name: str | None = None,
     progress: bool = True,
@@ -82,16 +116,12 @@ def analyze(
 
     Args:
         model: a Hugging Face model (hidden states are used) or any nn.Module
-            (then name layers with ``modules``).
+            (then name its layers by module path in ``layers``).
         batches: an iterable of dicts of model inputs (a DataLoader, say). When a
             batch has ``attention_mask`` (B, L), only its 1-positions count, so
             padding never does. ``labels`` are dropped.
-        modules: module paths to hook instead of using ``hidden_states``; layers
-            then are numbered 1..len(modules) in the given order.
-        channel_dim: channel axis of hooked outputs (1 for (B, C, H, W) maps).
-        num_prefix_tokens: tokens to drop from the front of each (B, T, C) output:
-            1 for a ViT's class token, 2 for DeiT's class + distillation tokens.
-        include_embeddings: also report the embedding output as block 0.
+        layers: which layers and how to read them (default: every block's
+            ``hidden_states`` output, blocks 1..N).
         max_batches: stop after this many batches.
         model_name: name stored in the report (default: ``config.name_or_path``).
         progress: show a tqdm progress bar.
@@ -100,6 +130,8 @@ def analyze(
     Returns:
         A SpectralReport with one entry per layer.
     """
+    source = layers or LayerSource()
+    modules, prefix = list(source.modules or []), source.num_prefix_tokens
     device = model_device(model)
     was_training = model.training
     model.eval()
@@ -118,7 +150,7 @@ def analyze(
                 if modules:
                     with capture_outputs(model, modules) as store:
                         model(**inputs)
-                    layers = [store[p].movedim(channel_dim, -1) for p in modules]
+                    outputs = [store[p].movedim(source.channel_dim, -1) for p in modules]
                 else:
                     out = model(**inputs, output_hidden_states=True)
                     hidden = getattr(out, "hidden_states", None)
@@ -126,11 +158,11 @@ def analyze(
                         raise ValueError(
                             f"{type(model).__name__} returned no hidden_states; pass modules=[...] to hook layers"
                         )
-                    layers = block_layers(hidden, include_embeddings)
-                if num_prefix_tokens:
-                    layers = [x[:, num_prefix_tokens:] for x in layers]
-                    mask = mask[:, num_prefix_tokens:] if mask is not None else None
-                acc.add(layers, mask.bool() if mask is not None else None)
+                    outputs = block_layers(hidden, source.include_embeddings)
+                if prefix:
+                    outputs = [x[:, prefix:] for x in outputs]
+                    mask = mask[:, prefix:] if mask is not None else None
+                acc.add(outputs, mask.bool() if mask is not None else None)
                 n_batches += 1
     finally:
         model.train(was_training)
@@ -148,7 +180,7 @@ def analyze(
         blocks = list(range(1, len(modules) + 1))
         names = list(modules)
     else:
-        start = 0 if include_embeddings else 1
+        start = 0 if source.include_embeddings else 1
         blocks = list(range(start, start + len(spectra)))
         names = ["embeddings" if b == 0 else f"block {b}" for b in blocks]
     name = model_name or getattr(getattr(model, "config", None), "name_or_path", "") or type(model).__name__
@@ -162,4 +194,7 @@ def analyze(
         positions=[int(c) for c in counts],
         batches=n_batches,
         meta=dict(meta or {}),
+        rms=[
+            math.sqrt(float(q) / (c * ch)) for q, c, ch in zip(acc.squares, counts, acc.channels, strict=True)
+        ],
     )

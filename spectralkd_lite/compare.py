@@ -7,6 +7,7 @@ reader sees where the students stand.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import statistics
 import time
@@ -15,77 +16,81 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .distill import DistillConfig, RunResult, distill
+import matplotlib.pyplot as plt
+
+from .baselines import tfidf_baseline
+from .config import DistillConfig, StudentConfig, TrainConfig
+from .distill import distill, text_teacher_cache
 from .io import csv_text, save_figure_atomic, write_json_atomic, write_text_atomic
-from .mapping import LayerMapping, build_mapping
+from .mapping import resolve
+from .plots import figure_axes
+from .text import text_batches
+from .training import RunResult, evaluate_accuracy
 
 
 @dataclass(frozen=True)
 class Variant:
-    """One row of the comparison: an objective and the layers it aligns."""
+    """One row of a comparison: a name and its objective (``config.mapping`` = the aligned layers)."""
 
     name: str
     config: DistillConfig
-    mapping: LayerMapping | None = None
 
     def describe(self) -> str:
-        if self.mapping is None:
-            return "-"
-        return "; ".join(
-            link.describe().replace("student ", "s").replace("teacher ", "t") for link in self.mapping.links
-        )
+        """The aligned layers in the one link format (``"1:3, 2:6"``), or "-" without a mapping."""
+        mapping = self.config.mapping
+        return mapping.spec() if mapping is not None else "-"
+
+
+# Row labels of the feature losses ("spectral" is the token-axis loss, the default).
+FEATURE_LABELS = {
+    "spectral_tokens": "spectral",
+    "spectral_channels": "spectral (channels)",
+    "spectral_2d": "spectral",
+    "magnitude": "magnitude",
+    "mse": "MSE",
+}
 
 
 def standard_variants(
-    n_teacher: int,
-    n_student: int,
-    intensity: Sequence[float] | None,
-    *,
-    feature: str = "spectral_tokens",
-    beta: float = 0.2,
-    alpha: float = 0.9,
-    spectral_mapping: LayerMapping | None = None,
-    blog_variants: bool = True,
+    n_teacher: int, n_student: int, report: Any = None, config: DistillConfig | None = None
 ) -> list[Variant]:
     """The rows of the tutorial's comparison.
 
-    no KD; logit KD only; logit KD + hidden MSE (uniform); logit KD + spectral
-    (uniform); logit KD + spectral with the spectrally chosen layers (top-k by
-    intensity, or ``spectral_mapping`` from the layer picker); and the blog's
-    variants: every 2nd teacher block, the mean of two teacher blocks, 0.3 / 0.7.
+    no KD; logit KD only; logit KD + hidden MSE (uniform); logit KD + the feature loss
+    of ``config`` (uniform); the same with the spectrally chosen blocks (``top``, when
+    ``report`` is given, or ``config.mapping`` when set, e.g. from the layer picker);
+    and the blog's variants: every 2nd teacher block, the mean of two teacher blocks,
+    0.3 / 0.7. ``config`` gives alpha, beta and the feature loss (default: logit KD
+    alpha 0.9 + spectral_tokens at beta 0.2).
     """
-    uniform = build_mapping("uniform", n_teacher, n_student)
-    spectral = spectral_mapping
-    if spectral is None and intensity is not None:
-        spectral = build_mapping("top", n_teacher, n_student, intensity=intensity)
-    spec = DistillConfig(alpha=alpha, beta=beta, feature=feature)
+    config = config or DistillConfig(alpha=0.9, beta=0.2, feature="spectral_tokens")
+    if not config.uses_features:
+        raise ValueError("the comparison's config needs a feature loss and beta > 0 for its feature rows")
+    label = FEATURE_LABELS[config.feature]
+
+    def row(spec: str) -> DistillConfig:
+        return dataclasses.replace(config, mapping=resolve(spec, n_teacher, n_student))
+
+    uniform = resolve("uniform", n_teacher, n_student)
+    spectral = config.mapping
+    if spectral is None and report is not None:
+        spectral = resolve("top", n_teacher, n_student, report)
     rows = [
         Variant("no KD", DistillConfig(alpha=0.0)),
-        Variant("logit KD", DistillConfig(alpha=alpha)),
-        Variant("logit KD + MSE, uniform", DistillConfig(alpha=alpha, beta=beta, feature="mse"), uniform),
-        Variant("logit KD + spectral, uniform", spec, uniform),
+        Variant("logit KD", DistillConfig(alpha=config.alpha, temperature=config.temperature)),
+        Variant("logit KD + MSE, uniform", dataclasses.replace(config, feature="mse", mapping=uniform)),
+        Variant(f"logit KD + {label}, uniform", dataclasses.replace(config, mapping=uniform)),
     ]
     if spectral is not None:
-        rows.append(Variant("logit KD + spectral, spectral choice", spec, spectral))
-    if blog_variants:
-        if 2 * n_student <= n_teacher:
-            every2 = build_mapping("uniform", n_teacher, n_student, step=2, start=2)
-            if every2 != uniform:
-                rows.append(Variant("logit KD + spectral, every 2nd block", spec, every2))
-            rows.append(
-                Variant(
-                    "logit KD + spectral, mean of 2 blocks",
-                    spec,
-                    build_mapping("paired", n_teacher, n_student),
-                )
-            )
-            rows.append(
-                Variant(
-                    "logit KD + spectral, 0.3/0.7 of 2 blocks",
-                    spec,
-                    build_mapping("paired", n_teacher, n_student, weights=(0.3, 0.7)),
-                )
-            )
+        rows.append(
+            Variant(f"logit KD + {label}, spectral choice", dataclasses.replace(config, mapping=spectral))
+        )
+    if 2 * n_student <= n_teacher:
+        every2 = row("uniform(step=2, start=2)")
+        if every2.mapping != uniform:
+            rows.append(Variant(f"logit KD + {label}, every 2nd block", every2))
+        rows.append(Variant(f"logit KD + {label}, mean of 2 blocks", row("paired")))
+        rows.append(Variant(f"logit KD + {label}, 0.3/0.7 of 2 blocks", row("paired(weights=0.3/0.7)")))
     return rows
 
 
@@ -99,7 +104,15 @@ class Comparison:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def add_reference(self, name: str, accuracy: float) -> None:
+        """A reference row (the teacher, TF-IDF + linear): one accuracy, no seeds."""
         self.references[name] = float(accuracy)
+
+    def add(self, variant: Variant, run: RunResult) -> None:
+        """Record one run of ``variant`` (its name must match the run's)."""
+        if run.name != variant.name:
+            raise ValueError(f"run {run.name!r} recorded under variant {variant.name!r}")
+        self.variants[variant.name] = variant
+        self.runs.append(run)
 
     def summary(self) -> list[dict[str, Any]]:
         """One row per variant: mean, std (sample), min, max of test accuracy, n seeds, seconds."""
@@ -107,6 +120,7 @@ class Comparison:
         for name in dict.fromkeys(r.name for r in self.runs):
             accs = [r.test_accuracy for r in self.runs if r.name == name]
             secs = [r.train_seconds for r in self.runs if r.name == name]
+            steps = [r.steps for r in self.runs if r.name == name]
             rows.append(
                 {
                     "variant": name,
@@ -116,6 +130,7 @@ class Comparison:
                     "max": max(accs),
                     "n": len(accs),
                     "seconds": statistics.fmean(secs),
+                    "steps": round(statistics.fmean(steps)),
                     "layers": self.variants[name].describe() if name in self.variants else "-",
                 }
             )
@@ -134,6 +149,19 @@ class Comparison:
         """True when the seed ranges [min, max] of variants a and b do not overlap."""
         ra, rb = self.row(a), self.row(b)
         return ra["min"] > rb["max"] or rb["min"] > ra["max"]
+
+    def compare(self, a: str, b: str) -> str:
+        """One sentence: the mean difference of variants a and b and whether it exceeds the seed spread.
+
+        "Exceeds" means the two rows' min-max ranges over seeds do not overlap.
+        """
+        diff = 100 * (self.row(a)["mean"] - self.row(b)["mean"])
+        verdict = (
+            "exceeds the seed spread (the ranges do not overlap)"
+            if self.exceeds_spread(a, b)
+            else "is within the seed spread (the min-max ranges overlap)"
+        )
+        return f"{a} vs {b}: {diff:+.2f} points in mean test accuracy; the difference {verdict}."
 
     def to_markdown(self) -> str:
         lines = [
@@ -169,8 +197,6 @@ class Comparison:
 
     def save(self, out_dir: str | os.PathLike) -> dict[str, Path]:
         """results.csv, results.md, results.json and results.png in ``out_dir`` (atomic writes)."""
-        import matplotlib.pyplot as plt
-
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {
@@ -191,10 +217,8 @@ class Comparison:
         plt.close(fig)
         return paths
 
-    def plot(self, ax: Any = None):
+    def plot(self, ax: Any = None, title: str | None = None):
         """Test accuracy per variant: mean (bar), each seed (dots), references (dashed lines)."""
-        from .plots import figure_axes
-
         rows = self.summary()
         fig, ax = figure_axes(ax, (7.5, 0.45 * len(rows) + 1.6))
         names = [r["variant"] for r in rows]
@@ -220,7 +244,18 @@ class Comparison:
         ax.set_xlabel("test accuracy (%): bar = mean ± std over seeds, dots = seeds")
         if self.references:
             ax.legend(loc="lower right", fontsize="small")
+        if title:
+            ax.set_title(title)
         return fig
+
+
+def check_plan(variants: Sequence[Variant], seeds: Sequence[int]) -> None:
+    """Reject a comparison plan before any training: repeated variant names, no seeds or repeated seeds."""
+    names = [v.name for v in variants]
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"give one or more variants with unique names, got {names}")
+    if len(seeds) < 1 or len(set(seeds)) != len(seeds):
+        raise ValueError(f"give one or more distinct seeds, got {list(seeds)}")
 
 
 def run_comparison(
@@ -228,118 +263,66 @@ def run_comparison(
     tokenizer: Any,
     data: Any,
     variants: Sequence[Variant],
-    *,
-    num_layers: int,
+    student: StudentConfig,
+    train: TrainConfig,
     seeds: Sequence[int] = (0, 1, 2),
-    init_from: Sequence[int] | None = None,
-    freeze_embeddings: bool = False,
-    hidden: int | None = None,
-    epochs: float = 3,
-    lr: float = 1e-3,
-    batch_size: int = 32,
-    comparison: Comparison | None = None,
     on_run: Callable[[RunResult], None] | None = None,
-    cache_teacher: bool = False,
 ) -> Comparison:
     """Train a fresh student for every variant and seed; return the Comparison.
 
-    Every run starts from the same student construction (``init_from`` teacher blocks
-    when given, else from scratch with the seed), so rows differ only in the objective.
-    ``cache_teacher`` runs the teacher over the training split once and reuses its
-    outputs in every step of every run (memory: N x (N_t + 1) x L x C floats).
+    Every run starts from the same student construction (``student.init_from``
+    teacher blocks when given, else from scratch with the seed), so rows differ
+    only in the objective. With ``train.cache_teacher`` the teacher runs over the
+    training split once, keeping its logits and the blocks the variants align,
+    and every step of every run reuses them. ``on_run`` is called after each run
+    (the command line prints a line there).
     """
-    if len(seeds) < 1:
-        raise ValueError("give at least one seed")
-    names = [v.name for v in variants]
-    if len(set(names)) != len(names):
-        raise ValueError(f"variant names must be unique, got {names}")
-    comparison = comparison or Comparison()
+    check_plan(variants, seeds)
+    comparison = Comparison()
     start = time.time()
     cache = None
-    if cache_teacher:
-        from .distill import TeacherCache
-
-        with_hidden = any(v.config.uses_features for v in variants)
-        cache = TeacherCache.build(teacher, data.train, tokenizer, hidden=with_hidden)
+    if train.cache_teacher:
+        blocks = sorted(
+            {t for v in variants if v.config.uses_features for t in v.config.mapping.teacher_blocks}
+        )
+        cache = text_teacher_cache(teacher, data.train, tokenizer, blocks, train.max_length)
     for variant in variants:
-        comparison.variants[variant.name] = variant
         for seed in seeds:
             _, run = distill(
                 teacher,
                 tokenizer,
                 data,
-                num_layers=num_layers,
-                config=variant.config,
-                mapping=variant.mapping,
-                hidden=hidden,
-                init_from=init_from,
-                freeze_embeddings=freeze_embeddings,
-                teacher_cache=cache,
-                epochs=epochs,
-                lr=lr,
-                batch_size=batch_size,
-                seed=seed,
-                name=variant.name,
+                variant.config,
+                dataclasses.replace(train, seed=seed),
+                student=student,
+                cache=cache,
             )
-            comparison.runs.append(run)
+            run = dataclasses.replace(run, name=variant.name)
+            comparison.add(variant, run)
             if on_run is not None:
                 on_run(run)
     comparison.meta.update(
         {
-            "num_layers": num_layers,
+            "n_student_blocks": student.n_student_blocks,
+            "init_from": list(student.init_from or []),
+            "freeze_embeddings": student.freeze_embeddings,
             "seeds": list(seeds),
-            "epochs": epochs,
-            "lr": lr,
-            "init_from": list(init_from or []),
-            "freeze_embeddings": freeze_embeddings,
+            "epochs": train.epochs,
+            "lr": train.lr,
+            "batch_size": train.batch_size,
             "wall_seconds": round(time.time() - start, 1),
         }
     )
     return comparison
 
 
-def print_run(run: RunResult) -> None:
-    """One line per finished run: variant, seed, test accuracy, train time."""
-    print(
-        f"  {run.name:45s} seed {run.seed}: {100 * run.test_accuracy:.2f}% ({run.train_seconds:.0f} s)",
-        flush=True,
-    )
+def reference_accuracies(teacher: Any, tokenizer: Any, data: Any) -> dict[str, float]:
+    """The reference rows a reader needs beside the students: the teacher and TF-IDF + linear.
 
-
-def compare_with_references(
-    teacher: Any,
-    tokenizer: Any,
-    data: Any,
-    variants: Sequence[Variant],
-    *,
-    teacher_accuracy: float | None = None,
-    tfidf_accuracy: float | None = None,
-    verbose: bool = True,
-    comparison: Comparison | None = None,
-    **kwargs: Any,
-) -> Comparison:
-    """``run_comparison`` with the reference rows a reader needs: the teacher and TF-IDF + linear.
-
-    The accuracies are computed when not given (the teacher on ``data.test``; a TF-IDF
-    word and character n-gram linear classifier trained on ``data.train``). ``verbose``
-    prints a line per run; ``kwargs`` go to ``run_comparison``.
+    The teacher on ``data.test``; a TF-IDF word and character n-gram linear
+    classifier trained on ``data.train``.
     """
-    from .baselines import tfidf_baseline
-    from .text import evaluate_accuracy
-
-    if teacher_accuracy is None:
-        teacher_accuracy = evaluate_accuracy(teacher, tokenizer, data.test)
-    if tfidf_accuracy is None:
-        tfidf_accuracy = tfidf_baseline(data)["test_accuracy"]
-    comparison = comparison or Comparison()
-    comparison.add_reference("teacher", teacher_accuracy)
-    comparison.add_reference("TF-IDF + linear", tfidf_accuracy)
-    return run_comparison(
-        teacher,
-        tokenizer,
-        data,
-        variants,
-        comparison=comparison,
-        on_run=print_run if verbose else None,
-        **kwargs,
-    )
+    return {
+        "teacher": evaluate_accuracy(teacher, text_batches(data.test, tokenizer)),
+        "TF-IDF + linear": tfidf_baseline(data)["test_accuracy"],
+    }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -39,10 +40,6 @@ class IntentSplit:
     @property
     def num_labels(self) -> int:
         return len(self.label_names)
-
-    def subset(self, n: int | None) -> IntentSplit:
-        """The first ``n`` examples (all when n is None)."""
-        return self if n is None else IntentSplit(self.texts[:n], self.labels[:n], self.label_names)
 
 
 @dataclass(frozen=True)
@@ -157,8 +154,6 @@ def load_banking77(folder: str | Path, validation_fraction: float = 0.1, seed: i
     BANKING77 has no validation split: a seeded, stratified ``validation_fraction``
     of train becomes one.
     """
-    import random
-
     folder = Path(folder)
     train = _read_csv(folder / "train.csv", "text", "category")
     test = _read_csv(folder / "test.csv", "text", "category")
@@ -178,7 +173,7 @@ def load_banking77(folder: str | Path, validation_fraction: float = 0.1, seed: i
 
 def load_hub(name: str) -> IntentData:  # pragma: no cover - needs the hub (Colab)
     """``clinc_oos`` (config ``plus``) or ``banking77`` from the Hugging Face hub."""
-    from datasets import load_dataset
+    from datasets import load_dataset  # optional: only Colab users loading from the hub need it
 
     if name == "clinc_oos":
         ds = load_dataset("clinc_oos", "plus")

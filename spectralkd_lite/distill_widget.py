@@ -7,12 +7,16 @@ A failed run shows its error in the widget and is kept in ``last_error``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
 from typing import Any
 
+import ipywidgets as w
+
+from .capture import num_blocks
 from .compare import Comparison, Variant
-from .distill import TEXT_FEATURE_KINDS, DistillConfig, distill
-from .mapping import STRATEGIES, LayerMapping, build_mapping
+from .config import TEXT_FEATURE_KINDS, DistillConfig, StudentConfig, TrainConfig
+from .distill import distill
+from .mapping import STRATEGIES, LayerMapping, resolve
 
 
 class DistillRunner:
@@ -21,10 +25,9 @@ class DistillRunner:
     Args:
         teacher, tokenizer, data: as for ``distill``.
         comparison: the table rows are appended to.
-        num_layers: student blocks.
-        intensity: the teacher's intensity per block (for the 'top' strategy).
-        init_from: teacher blocks copied into each new student (or None).
-        epochs, lr, seed: of each run.
+        student: the student of every run (depth, ``init_from`` teacher blocks, ...).
+        train: epochs, learning rate and seed of each run.
+        report: the teacher's spectral report (for the ``top`` strategy).
     """
 
     def __init__(
@@ -33,70 +36,36 @@ class DistillRunner:
         tokenizer: Any,
         data: Any,
         comparison: Comparison,
-        *,
-        num_layers: int,
-        n_teacher: int,
-        intensity: Sequence[float] | None = None,
-        init_from: Sequence[int] | None = None,
-        freeze_embeddings: bool = False,
-        epochs: float = 1,
-        lr: float = 5e-4,
-        seed: int = 0,
+        student: StudentConfig,
+        train: TrainConfig,
+        report: Any = None,
     ) -> None:
         self.teacher, self.tokenizer, self.data = teacher, tokenizer, data
         self.comparison = comparison
-        self.num_layers, self.n_teacher = num_layers, n_teacher
-        self.intensity = list(intensity) if intensity is not None else None
-        self.init_from = list(init_from) if init_from is not None else None
-        self.freeze_embeddings = freeze_embeddings
-        self.epochs, self.lr, self.seed = epochs, lr, seed
+        self.student, self.train, self.report = student, train, report
+        self.n_teacher = num_blocks(teacher)
         self.last_error: str | None = None
         self._widgets: dict[str, Any] = {}
 
-    def mapping_for(self, strategy: str, spec: str = "") -> LayerMapping:
-        """The mapping of a strategy for this teacher and student (validated)."""
-        if strategy == "top":
-            return build_mapping("top", self.n_teacher, self.num_layers, intensity=self.intensity)
-        if strategy == "ushape":
-            first = max(1, self.num_layers // 3)
-            return build_mapping(
-                "ushape", self.n_teacher, self.num_layers, first=first, last=self.num_layers - first
-            )
-        if strategy == "manual":
-            return build_mapping("manual", self.n_teacher, self.num_layers, spec=spec)
-        if strategy in STRATEGIES:
-            return build_mapping(strategy, self.n_teacher, self.num_layers)
-        raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    def mapping_for(self, spec: str) -> LayerMapping:
+        """The mapping of a strategy name or spec for this teacher and student (``mapping.resolve``)."""
+        return resolve(spec, self.n_teacher, self.student.n_student_blocks, self.report)
 
-    def run(
-        self, strategy: str, feature: str = "spectral_tokens", beta: float = 0.2, spec: str = ""
-    ) -> dict[str, Any]:
+    def run(self, spec: str, feature: str = "spectral_tokens", beta: float = 0.2) -> dict[str, Any]:
         """Distil once with the chosen mapping and feature loss; append and return the row."""
         if feature not in TEXT_FEATURE_KINDS:
             raise ValueError(f"unknown feature loss {feature!r}; allowed: {', '.join(TEXT_FEATURE_KINDS)}")
-        mapping = self.mapping_for(strategy, spec)
-        name = f"widget: {feature}, {strategy}" + (f" ({spec})" if strategy == "manual" else "")
+        mapping = self.mapping_for(spec)
+        name = f"widget: {feature}, {spec}"
         k = 2
         while name in self.comparison.variants:
             name = f"{name.split(' #')[0]} #{k}"
             k += 1
-        variant = Variant(name, DistillConfig(alpha=0.9, beta=beta, feature=feature), mapping)
+        variant = Variant(name, DistillConfig(alpha=0.9, beta=beta, feature=feature, mapping=mapping))
         _, run = distill(
-            self.teacher,
-            self.tokenizer,
-            self.data,
-            num_layers=self.num_layers,
-            config=variant.config,
-            mapping=mapping,
-            init_from=self.init_from,
-            freeze_embeddings=self.freeze_embeddings,
-            epochs=self.epochs,
-            lr=self.lr,
-            seed=self.seed,
-            name=name,
+            self.teacher, self.tokenizer, self.data, variant.config, self.train, student=self.student
         )
-        self.comparison.variants[name] = variant
-        self.comparison.runs.append(run)
+        self.comparison.add(variant, dataclasses.replace(run, name=name))
         if self._widgets:  # a run started from code shows in the widget's table too
             self._widgets["table"].value = self._table_html()
         return self.comparison.row(name)
@@ -105,11 +74,7 @@ class DistillRunner:
 
     def widget(self) -> Any:
         """Dropdowns for the strategy and feature loss, a manual spec box, a Run button, the table."""
-        import ipywidgets as w
-
-        strategy = w.Dropdown(
-            options=["top", "ushape", "uniform", "paired", "manual"], value="top", description="mapping"
-        )
+        strategy = w.Dropdown(options=[*STRATEGIES, "manual"], value="top", description="mapping")
         feature = w.Dropdown(
             options=list(TEXT_FEATURE_KINDS), value="spectral_tokens", description="feature loss"
         )
@@ -123,9 +88,12 @@ class DistillRunner:
         table = w.HTML(self._table_html())
         table.add_class("skd-distill-table")
 
+        def chosen() -> str:
+            return spec.value if strategy.value == "manual" else strategy.value
+
         def show_mapping(_change: Any = None) -> None:
             try:
-                m = self.mapping_for(strategy.value, spec.value)
+                m = self.mapping_for(chosen())
                 mapping_text.value = "<pre>" + m.describe() + "</pre>"
                 self.last_error = None
             except ValueError as e:
@@ -136,7 +104,7 @@ class DistillRunner:
             button.disabled = True
             status.value = "training ..."
             try:
-                row = self.run(strategy.value, feature.value, spec=spec.value)
+                row = self.run(chosen(), feature.value)
                 status.value = f"added <b>{row['variant']}</b>: {100 * row['mean']:.2f}%"
                 table.value = self._table_html()
                 self.last_error = None

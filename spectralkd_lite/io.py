@@ -56,6 +56,19 @@ def write_json_atomic(path: str | os.PathLike, data: Any) -> Path:
     return write_text_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
+def read_json(path: str | os.PathLike, what: str) -> Any:
+    """Parse a JSON file; a missing file or bad JSON is an error that names the file and ``what`` it should be."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no {what} at {path}") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(
+            f"{path} is not valid JSON ({e.msg} at line {e.lineno}); expected a {what}"
+        ) from None
+
+
 def save_figure_atomic(fig: Any, path: str | os.PathLike, **kwargs: Any) -> Path:
     """Save a matplotlib figure atomically (format from the path's suffix)."""
     fmt = Path(path).suffix.lstrip(".") or "png"

@@ -15,13 +15,19 @@ Strategies:
 - ``uniform``: the last teacher block of each of n_student equal groups
   (TinyBERT), or every ``step``-th block from ``start`` (DistilBERT);
 - ``paired``: student j <- mean (or a weighted sum) of two teacher blocks;
-- ``manual``: an explicit mapping, e.g. ``"1:2, 2:5+6, 3:0.3*7+0.7*8"``.
+- ``seed``: teacher blocks 1-9 and 21-23 of a 24-block teacher onto a 12-block
+  student (the text write-up this project starts from);
+- explicit: teacher blocks ``"1, 2, 5-6"`` or links ``"1:2, 2:5+6, 3:0.3*7+0.7*8"``.
+
+Every form enters through :func:`resolve` (strategy name, block list, links, a
+JSON file, a dict or a LayerMapping in; one validated LayerMapping out);
+:func:`strategy_defaults` is the one place each default is decided.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +35,23 @@ from typing import Any
 
 import torch
 
-from .io import write_json_atomic
+from .io import read_json, write_json_atomic
 
-STRATEGIES = ("top", "ushape", "uniform", "paired", "manual")
+STRATEGIES = ("top", "ushape", "uniform", "paired", "seed")
+STRATEGY_PARAMS = {
+    "top": ("k",),
+    "ushape": ("first", "last"),
+    "uniform": ("step", "start"),
+    "paired": ("weights",),
+}
+# The text write-up's choice: a 24-block teacher (roberta-large) onto a 12-block student.
+SEED_SHAPE = (24, 12)
+SEED_TEACHER_BLOCKS = (*range(1, 10), 21, 22, 23)
+SPEC_HELP = (
+    "give a strategy (top, top(k=3), ushape(first=1, last=2), uniform, uniform(step=2, start=2), paired, "
+    "paired(weights=0.3/0.7), seed), teacher blocks like '1, 2, 5-6', links like '1:2, 2:5+6, 3:0.3*7+0.7*8', "
+    "or a mapping .json file"
+)
 MAPPING_SCHEMA = "spectralkd-lite/layer-mapping"
 
 
@@ -48,6 +68,14 @@ class LayerLink:
             return f"student {self.student} <- teacher {self.teacher[0]}"
         terms = " + ".join(f"{w:g} * t{t}" for t, w in zip(self.teacher, self.weights, strict=True))
         return f"student {self.student} <- {terms}"
+
+    def spec(self) -> str:
+        """The link as text ``resolve`` reads back: ``"1:2"``, ``"2:5+6"`` (a mean), ``"3:0.3*7+0.7*8"``."""
+        if len(set(self.weights)) == 1:
+            return f"{self.student}:" + "+".join(str(t) for t in self.teacher)
+        return f"{self.student}:" + "+".join(
+            f"{w:g}*{t}" for t, w in zip(self.teacher, self.weights, strict=True)
+        )
 
 
 @dataclass(frozen=True)
@@ -68,7 +96,12 @@ class LayerMapping:
         return sorted({t for link in self.links for t in link.teacher})
 
     def describe(self) -> str:
+        """One line per link: ``student 1 <- teacher 2``."""
         return "\n".join(link.describe() for link in self.links)
+
+    def spec(self) -> str:
+        """The mapping in the one text format for links: ``"1:2, 2:5+6, 3:0.3*7+0.7*8"``."""
+        return ", ".join(link.spec() for link in self.links)
 
     def validate(self, n_student: int, n_teacher: int) -> LayerMapping:
         """Check the mapping fits a student of n_student and a teacher of n_teacher blocks.
@@ -147,14 +180,8 @@ class LayerMapping:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> LayerMapping:
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"no mapping file at {path}") from None
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path} is not valid JSON ({e.msg} at line {e.lineno})") from None
-        if data.get("schema") != MAPPING_SCHEMA:
+        data = read_json(path, "mapping file")
+        if not isinstance(data, dict) or data.get("schema") != MAPPING_SCHEMA:
             raise ValueError(f"{path} is not a spectralkd-lite layer mapping (no schema {MAPPING_SCHEMA!r})")
         return cls.from_dict(data)
 
@@ -298,59 +325,174 @@ def parse_manual(spec: str) -> LayerMapping:
     return LayerMapping(tuple(links), "manual", {"spec": spec})
 
 
-def build_mapping(
+def _from_strategy(
     strategy: str,
     n_teacher: int,
     n_student: int,
-    *,
-    intensity: Sequence[float] | None = None,
-    k: int | None = None,
-    first: int | None = None,
-    last: int | None = None,
-    step: int | None = None,
-    start: int = 1,
-    weights: tuple[float, float] = (0.5, 0.5),
-    spec: str | None = None,
+    intensity: Sequence[float] | None,
+    params: dict[str, Any],
 ) -> LayerMapping:
-    """One entry point for every strategy; the result is validated against both models.
-
-    - ``top``: needs ``intensity`` (one value per teacher block) and ``k``
-      (default: n_student).
-    - ``ushape``: ``first`` + ``last`` teacher blocks onto the student's first and last.
-    - ``uniform``: n_student teacher blocks (``step``/``start`` for every k-th).
-    - ``paired``: two teacher blocks per student block, ``weights``.
-    - ``manual``: ``spec`` like ``"1:2, 2:5+6"``.
-    """
-    _check_count("n_teacher", n_teacher, 1, 10_000)
-    _check_count("n_student", n_student, 1, 10_000)
+    """The mapping of one named strategy with its parameters (defaults from ``strategy_defaults``)."""
+    p = {**strategy_defaults(strategy, n_teacher, n_student), **params}
     if strategy == "top":
         if intensity is None:
             raise ValueError("strategy 'top' needs the teacher's intensity per block (a spectral report)")
         if len(intensity) != n_teacher:
             raise ValueError(f"{len(intensity)} intensities for a teacher of {n_teacher} blocks")
-        k = n_student if k is None else k
-        _check_count("k", k, 1, min(n_teacher, n_student))
-        mapping = one_to_one(select_top(intensity, k), n_student, strategy="top", params={"k": k})
-    elif strategy == "ushape":
-        if first is None or last is None:
-            raise ValueError("strategy 'ushape' needs first and last")
+        _check_count("k", p["k"], 1, min(n_teacher, n_student))
+        return one_to_one(select_top(intensity, p["k"]), n_student, strategy="top", params={"k": p["k"]})
+    if strategy == "ushape":
+        first, last = p["first"], p["last"]
+        _check_count("first", first, 0, n_student)
+        _check_count("last", last, 0, n_student)
         if first + last > n_student:
-            raise ValueError(f"first + last = {first + last} student blocks; the student has {n_student}")
+            raise ValueError(
+                f"first + last = {first} + {last} = {first + last} blocks, but the student has {n_student}: "
+                "lower first or last, or deepen the student"
+            )
         teacher = select_ushape(n_teacher, first, last)
         student = list(range(1, first + 1)) + list(range(n_student - last + 1, n_student + 1))
-        mapping = one_to_one(
+        return one_to_one(
             teacher, n_student, student, strategy="ushape", params={"first": first, "last": last}
         )
-    elif strategy == "uniform":
-        count = min(n_student, n_teacher)
-        teacher = select_uniform(n_teacher, count, step=step, start=start)
-        mapping = one_to_one(teacher, n_student, strategy="uniform", params={"step": step, "start": start})
-    elif strategy == "paired":
-        mapping = paired(n_teacher, n_student, weights)
-    elif strategy == "manual":
-        if not spec:
-            raise ValueError("strategy 'manual' needs a spec like '1:2, 2:5+6, 3:0.3*7+0.7*8'")
-        mapping = parse_manual(spec)
+    if strategy == "uniform":
+        teacher = select_uniform(n_teacher, min(n_student, n_teacher), step=p["step"], start=p["start"])
+        return one_to_one(
+            teacher, n_student, strategy="uniform", params={"step": p["step"], "start": p["start"]}
+        )
+    if strategy == "paired":
+        return paired(n_teacher, n_student, p["weights"])
+    if strategy == "seed":
+        if (n_teacher, n_student) != SEED_SHAPE:
+            raise ValueError(
+                f"the seed preset maps a {SEED_SHAPE[0]}-block teacher onto a {SEED_SHAPE[1]}-block student "
+                f"(teacher blocks 1-9 and 21-23), not {n_teacher} onto {n_student}"
+            )
+        return one_to_one(SEED_TEACHER_BLOCKS, n_student, strategy="seed")
+    raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+
+
+def strategy_defaults(strategy: str, n_teacher: int, n_student: int) -> dict[str, Any]:
+    """The one place each strategy's default parameters are decided.
+
+    top: k = min(n_student, n_teacher); ushape: first = max(1, k // 3) and
+    last = k - first (the U shape's two ends, the shallow end smaller);
+    uniform: the last block of each group (step None, start 1); paired: the mean
+    of two blocks (weights 0.5 / 0.5).
+    """
+    k = min(n_student, n_teacher)
+    first = max(1, k // 3) if k >= 2 else k
+    return {
+        "top": {"k": k},
+        "ushape": {"first": first, "last": k - first},
+        "uniform": {"step": None, "start": 1},
+        "paired": {"weights": (0.5, 0.5)},
+    }.get(strategy, {})
+
+
+_CALL = re.compile(r"^([a-z_]+)\s*(?:\((.*)\))?$")
+
+
+def _parse_params(strategy: str, text: str | None) -> dict[str, Any]:
+    """``"k=3"``, ``"first=1, last=2"``, ``"weights=0.3/0.7"`` as a dict of ints and floats."""
+    params: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        key, sep, value = part.partition("=")
+        key, value = key.strip(), value.strip()
+        allowed = STRATEGY_PARAMS.get(strategy, ())
+        if not sep or key not in allowed:
+            names = ", ".join(allowed) or "none"
+            raise ValueError(f"{strategy}({text}): cannot read {part!r}; parameters of {strategy}: {names}")
+        try:
+            if key == "weights":
+                w = tuple(float(x) for x in value.split("/"))
+                if len(w) != 2:
+                    raise ValueError
+                params[key] = w
+            else:
+                params[key] = int(value)
+        except ValueError:
+            example = "weights=0.3/0.7" if key == "weights" else f"{key}=2"
+            raise ValueError(f"{strategy}({text}): cannot read {part!r}; e.g. {example}") from None
+    return params
+
+
+def resolve(
+    spec: str | os.PathLike | LayerMapping | dict[str, Any],
+    n_teacher: int,
+    n_student: int,
+    report: Any = None,
+) -> LayerMapping:
+    """The one front door to a layer mapping: every form a user can write, one validated mapping out.
+
+    ``spec`` may be:
+
+    - a strategy name, with optional parameters: ``"top"``, ``"top(k=3)"``,
+      ``"ushape(first=1, last=2)"``, ``"uniform"``, ``"uniform(step=2, start=2)"``,
+      ``"paired"``, ``"paired(weights=0.3/0.7)"``, ``"seed"`` (teacher blocks 1-9 and
+      21-23 of a 24-block teacher onto a 12-block student);
+    - teacher blocks ``"1, 2, 5-6"``: mapped in depth order onto student blocks
+      spread over the student (ending at its last block);
+    - links ``"1:2, 2:5+6, 3:0.3*7+0.7*8"`` (``LayerMapping.spec()`` writes this form);
+    - a path to a mapping JSON (``LayerMapping.save``), a dict of that JSON, or a LayerMapping.
+
+    ``report`` is the teacher's SpectralReport (or its intensity per block), needed by
+    ``top``. Blocks are numbered 1..N (``hidden_states[i]`` is block i). Raises
+    ValueError naming what was wrong and what is allowed.
+    """
+    _check_count("n_teacher", n_teacher, 1, 10_000)
+    _check_count("n_student", n_student, 1, 10_000)
+    intensity = getattr(report, "intensity", report)
+    if isinstance(spec, LayerMapping):
+        mapping = spec
+    elif isinstance(spec, dict):
+        mapping = LayerMapping.from_dict(spec)
+    elif isinstance(spec, os.PathLike) or (isinstance(spec, str) and spec.strip().endswith(".json")):
+        mapping = LayerMapping.load(spec)
+    elif isinstance(spec, str):
+        text = spec.strip()
+        if not text:
+            raise ValueError(f"empty mapping; {SPEC_HELP}")
+        match = _CALL.match(text)
+        if ":" in text:
+            mapping = parse_manual(text)
+        elif match is not None:
+            name = match.group(1)
+            if name not in STRATEGIES:
+                raise ValueError(f"unknown mapping {spec!r}; {SPEC_HELP}")
+            mapping = _from_strategy(
+                name, n_teacher, n_student, intensity, _parse_params(name, match.group(2))
+            )
+        else:
+            teacher = parse_blocks(text)
+            mapping = one_to_one(teacher, n_student, strategy="blocks", params={"blocks": teacher})
     else:
-        raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+        raise TypeError(
+            f"a mapping spec must be a string, a path, a dict or a LayerMapping, got {type(spec).__name__}"
+        )
     return mapping.validate(n_student, n_teacher)
+
+
+def parse_blocks(text: str) -> list[int]:
+    """Block numbers from ``"1, 2, 5-7"`` (commas or spaces; ``a-b`` is a range), sorted, unique.
+
+    The one parser of block lists (the CLI's ``--init-from``, the picker, ``resolve``).
+    """
+    blocks: set[int] = set()
+    for part in text.replace(",", " ").split():
+        try:
+            if "-" in part.strip("-"):
+                lo, hi = part.split("-", 1)
+                start, stop = int(lo), int(hi)
+                if start > stop:
+                    raise ValueError
+                blocks.update(range(start, stop + 1))
+            else:
+                blocks.add(int(part))
+        except ValueError:
+            raise ValueError(
+                f"cannot read {part!r}: give blocks like '1, 2, 5-6' or a mapping like '1:2, 2:5+6'"
+            ) from None
+    if not blocks:
+        raise ValueError("no blocks given: type blocks like '1, 2, 5-6' or a mapping like '1:2, 2:5+6'")
+    return sorted(blocks)

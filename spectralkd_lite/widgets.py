@@ -2,7 +2,7 @@
 
 The logic lives in ``LayerPicker`` and runs without a browser: its state
 (strategy, k, first, last, manual blocks, student depth) gives the selected
-teacher blocks, the ``LayerMapping`` (through ``mapping.build_mapping``), the
+teacher blocks, the ``LayerMapping`` (through ``mapping.resolve``), the
 mapping text and the highlighted intensity figure. ``LayerPicker.widget()`` wraps
 that state in core ipywidgets; every callback only copies widget values into the
 state and calls ``refresh``.
@@ -29,41 +29,23 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .mapping import LayerMapping, build_mapping, spread
+import ipywidgets as w
+import matplotlib.pyplot as plt
+from IPython.display import display
+
+from .mapping import LayerMapping, resolve, strategy_defaults
+from .plots import plot_intensity
 from .report import SpectralReport
 
-PICKER_STRATEGIES = ("top", "ushape", "uniform", "paired", "manual")
+PICKER_STRATEGIES = ("top", "ushape", "uniform", "paired", "seed", "manual")
 STRATEGY_LABELS = {
     "top": "top-k by intensity",
     "ushape": "first + last (U shape)",
     "uniform": "uniform (last of each group)",
     "paired": "paired (mean of two blocks)",
+    "seed": "seed preset (1-9 + 21-23 of 24)",
     "manual": "manual",
 }
-
-
-def parse_blocks(text: str) -> list[int]:
-    """Teacher blocks from ``"1, 2, 5-7"`` (commas or spaces; ``a-b`` is a range), sorted, unique."""
-    blocks: set[int] = set()
-    for part in text.replace(",", " ").split():
-        try:
-            if "-" in part.strip("-"):
-                lo, hi = part.split("-", 1)
-                start, stop = int(lo), int(hi)
-                if start > stop:
-                    raise ValueError
-                blocks.update(range(start, stop + 1))
-            else:
-                blocks.add(int(part))
-        except ValueError:
-            raise ValueError(
-                f"cannot read {part!r}: give teacher blocks like '1, 2, 5-6' or a mapping like '1:2, 2:5+6'"
-            ) from None
-    if not blocks:
-        raise ValueError(
-            "no teacher blocks given: type blocks like '1, 2, 5-6' or a mapping like '1:2, 2:5+6'"
-        )
-    return sorted(blocks)
 
 
 class LayerPicker:
@@ -104,12 +86,15 @@ class LayerPicker:
         self.report = report
         self.n_teacher = report.num_layers
         self.n_student = n_student if n_student is not None else max(1, self.n_teacher // 2)
-        kk = min(self.n_student, self.n_teacher)
+        defaults = {
+            **strategy_defaults("top", self.n_teacher, self.n_student),
+            **strategy_defaults("ushape", self.n_teacher, self.n_student),
+        }
         self.strategy = strategy
-        self.k = k if k is not None else kk
-        self.first = first if first is not None else max(1, kk // 3)
-        self.last = last if last is not None else max(0, kk - self.first)
-        self.manual = manual or ", ".join(str(b) for b in report.top_layers(kk))
+        self.k = k if k is not None else defaults["k"]
+        self.first = first if first is not None else defaults["first"]
+        self.last = last if last is not None else defaults["last"]
+        self.manual = manual or ", ".join(str(b) for b in report.top_layers(defaults["k"]))
         self.save_path = Path(save_path)
         self.raise_errors = raise_errors
         self.mapping: LayerMapping | None = None
@@ -129,31 +114,12 @@ class LayerPicker:
                 f"unknown strategy {self.strategy!r}; choose one of {', '.join(PICKER_STRATEGIES)}"
             )
         n_t, n_s = self.n_teacher, self.n_student
-        if self.strategy == "top":
-            if not 1 <= self.k <= min(n_t, n_s):
-                raise ValueError(
-                    f"k = {self.k}: choose 1..{min(n_t, n_s)} blocks (at most one per student block)"
-                )
-            mapping = build_mapping("top", n_t, n_s, intensity=self.report.intensity, k=self.k)
-        elif self.strategy == "ushape":
-            if self.first + self.last > n_s:
-                raise ValueError(
-                    f"first + last = {self.first} + {self.last} = {self.first + self.last} blocks, "
-                    f"but the student has {n_s}: lower first or last, or deepen the student"
-                )
-            mapping = build_mapping("ushape", n_t, n_s, first=self.first, last=self.last)
-        elif self.strategy == "manual":
-            spec = self.manual.strip()
-            if ":" not in spec:
-                teacher = parse_blocks(spec)
-                if len(teacher) > n_s:
-                    raise ValueError(
-                        f"{len(teacher)} teacher blocks for a student of {n_s} blocks: choose at most {n_s}"
-                    )
-                spec = ", ".join(f"{s}:{t}" for s, t in zip(spread(len(teacher), n_s), teacher, strict=True))
-            mapping = build_mapping("manual", n_t, n_s, spec=spec)
-        else:
-            mapping = build_mapping(self.strategy, n_t, n_s)
+        spec = {
+            "top": f"top(k={self.k})",
+            "ushape": f"ushape(first={self.first}, last={self.last})",
+            "manual": self.manual,
+        }.get(self.strategy, self.strategy)
+        mapping = resolve(spec, n_t, n_s, self.report)
         return LayerMapping(
             mapping.links, mapping.strategy, {**mapping.params, "n_teacher": n_t, "n_student": n_s}
         )
@@ -177,8 +143,6 @@ class LayerPicker:
 
     def figure(self, ax: Any = None):
         """The intensity bar chart with the selected teacher blocks highlighted (a matplotlib Figure)."""
-        from .plots import plot_intensity
-
         blocks = self.teacher_blocks
         title = f"Spectral intensity by block; selected for a {self.n_student}-block student: {blocks}"
         return plot_intensity(self.report, highlight=blocks, ax=ax, title=title)
@@ -244,8 +208,6 @@ class LayerPicker:
         also in ``self.controls`` by name: strategy, k, first, last, n_student,
         manual, path, save, figure, text, message.
         """
-        import ipywidgets as w
-
         n_t = self.n_teacher
         style = {"description_width": "110px"}
         c = {
@@ -344,9 +306,6 @@ class LayerPicker:
         return ""
 
     def _draw(self, out: Any) -> None:
-        import matplotlib.pyplot as plt
-        from IPython.display import display
-
         out.clear_output(wait=True)
         with out:
             fig = self.figure()
@@ -354,13 +313,4 @@ class LayerPicker:
             plt.close(fig)
 
 
-def show_picker(report: SpectralReport, n_student: int | None = None, **kwargs: Any) -> LayerPicker:
-    """Build a LayerPicker, display its widget, return the picker (``picker.mapping`` is the choice)."""
-    from IPython.display import display
-
-    picker = LayerPicker(report, n_student, **kwargs)
-    display(picker.widget())
-    return picker
-
-
-__all__: Sequence[str] = ("LayerPicker", "PICKER_STRATEGIES", "parse_blocks", "show_picker")
+__all__: Sequence[str] = ("LayerPicker", "PICKER_STRATEGIES")

@@ -2,27 +2,36 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import matplotlib.pyplot as plt
+import torch
+from transformers import AutoModel, AutoTokenizer
 
 from .analysis import analyze
-from .data import IntentData, load_intents
+from .baselines import tfidf_baseline
+from .compare import Variant, run_comparison
+from .config import DistillConfig, StudentConfig, TrainConfig
+from .data import IntentData, load_builtin, load_intents
 from .io import ensure_writable_dir, save_figure_atomic
-from .mapping import LayerMapping, build_mapping
+from .mapping import LayerMapping, resolve
+from .plots import plot_intensity, plot_spectra
 from .report import SpectralReport
+from .text import build_tiny_teacher, load_classifier, text_batches, train_classifier
+
+# The demo's teacher and students (tiny profile): measured settings, see the README.
+DEMO_TEACHER_TRAIN = TrainConfig(epochs=20, lr=3e-3, batch_size=32)
+DEMO_STUDENT_TRAIN = TrainConfig(epochs=6, lr=3e-3, batch_size=32)
 
 
 def write_report_files(
     report: SpectralReport, out_dir: str | os.PathLike, highlight: list[int] | None = None
 ) -> dict[str, Path]:
     """report.json, report.csv, intensity.png and spectra.png in ``out_dir`` (atomic writes)."""
-    import matplotlib.pyplot as plt
-
-    from .plots import plot_intensity, plot_spectra
-
     out = ensure_writable_dir(out_dir)
     paths = {"report": report.save(out / "report.json"), "table": report.save_csv(out / "report.csv")}
     fig = plot_intensity(report, highlight=highlight or [])
@@ -47,11 +56,6 @@ def analyze_text_model(
     progress: bool = True,
 ) -> SpectralReport:
     """Load a text model (local folder or hub name) and analyse it on an intent split."""
-    import torch
-    from transformers import AutoModel, AutoTokenizer
-
-    from .text import text_batches
-
     path = str(model_path)
     if not Path(path).is_dir() and (path.startswith((".", "/", "~")) or Path(path).exists()):
         raise FileNotFoundError(
@@ -74,53 +78,45 @@ def analyze_text_model(
 
 
 def recommend(report: SpectralReport, n_student: int) -> dict[str, LayerMapping]:
-    """Mappings for a student of ``n_student`` blocks: spectral top-k, U shape, uniform."""
+    """Mappings for a student of ``n_student`` blocks: spectral top-k, U shape, uniform.
+
+    Each through ``mapping.resolve`` with the strategy's defaults; the U shape needs
+    a student of two or more blocks.
+    """
     n = report.num_layers
-    k = min(n_student, n)
-    first = max(1, k // 3)
-    out = {
-        "top": build_mapping("top", n, n_student, intensity=report.intensity, k=k),
-        "ushape": build_mapping("ushape", n, n_student, first=first, last=k - first) if k >= 2 else None,
-        "uniform": build_mapping("uniform", n, n_student),
-    }
-    return {name: m for name, m in out.items() if m is not None}
+    names = ("top", "ushape", "uniform") if min(n, n_student) >= 2 else ("top", "uniform")
+    return {name: resolve(name, n, n_student, report) for name in names}
 
 
 def demo(
     out_dir: str | os.PathLike = "runs/demo",
     *,
-    layers: int = 6,
-    hidden: int = 64,
-    epochs: float = 20,
-    lr: float = 3e-3,
-    student_layers: int = 4,
-    distill_epochs: float = 6,
-    seed: int = 0,
-    progress: bool = True,
-    log: Any = print,
+    n_teacher_blocks: int = 6,
+    width: int = 64,
+    teacher_train: TrainConfig = DEMO_TEACHER_TRAIN,
+    n_student_blocks: int = 4,
+    student_train: TrainConfig | None = DEMO_STUDENT_TRAIN,
+    log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """The README's main job (tiny profile): train a small intent classifier on the
-    built-in data, analyse every block, print the table and the recommended layers,
-    distil it into a smaller student (no KD, logit KD, logit KD + spectral loss on the
-    recommended layers; one seed) and print that table; write everything to ``out_dir``."""
-    matplotlib.use("Agg")
-    from .data import load_builtin
-    from .text import build_tiny_teacher, load_classifier, text_batches, train_classifier
-
+    built-in data, analyse every block, recommend layers, distil it into a smaller
+    student (no KD, logit KD, logit KD + spectral loss on the recommended layers; one
+    seed) and write everything to ``out_dir``. ``log`` receives each line of the
+    story (the command line passes ``print``); ``student_train=None`` skips distillation."""
+    say = log or (lambda _line: None)
+    seed = teacher_train.seed
     out = ensure_writable_dir(out_dir)
     data = load_builtin()
-    log(
+    say(
         f"data: built-in intents, {data.num_labels} intents, {len(data.train)} train / {len(data.validation)} validation / {len(data.test)} test"
     )
-    model, tokenizer = build_tiny_teacher(data, num_layers=layers, hidden=hidden, seed=seed)
-    log(
-        f"teacher: RoBERTa from a config, {layers} blocks x {hidden} channels; training {epochs:g} epochs ..."
+    model, tokenizer = build_tiny_teacher(data, n_blocks=n_teacher_blocks, width=width, seed=seed)
+    say(
+        f"teacher: RoBERTa from a config, {n_teacher_blocks} blocks x {width} channels; training {teacher_train.epochs:g} epochs ..."
     )
     model_dir = out / "teacher"
-    metrics = train_classifier(
-        model, tokenizer, data, model_dir, epochs=epochs, lr=lr, seed=seed, progress=progress
-    )
-    log(
+    metrics = train_classifier(model, tokenizer, data, model_dir, teacher_train)
+    say(
         f"teacher test accuracy: {metrics['test_accuracy']:.3f} (validation {metrics['validation_accuracy']:.3f}, {metrics['train_seconds']:.0f} s)"
     )
     model, tokenizer = load_classifier(model_dir)
@@ -128,56 +124,48 @@ def demo(
         model,
         text_batches(data.validation, tokenizer),
         model_name="tiny-roberta-intents",
-        progress=progress,
+        progress=teacher_train.progress,
         meta={"data": "builtin", "split": "validation", "profile": "tiny", **metrics},
     )
-    mappings = recommend(report, student_layers)
+    mappings = recommend(report, n_student_blocks)
     top = mappings["top"].teacher_blocks
     paths = write_report_files(report, out, highlight=top)
     mappings["top"].save(out / "mapping.json")
-    log("\nspectral intensity per block (validation split, padding masked; * = recommended):")
-    log(report.format_table(highlight=top))
-    log(
-        f"\nrecommended teacher blocks for a {student_layers}-block student (top {len(top)} by intensity): {top}"
+    say("\nspectral intensity per block (validation split, padding masked; * = recommended):")
+    say(report.format_table(highlight=top))
+    say(
+        f"\nrecommended teacher blocks for a {n_student_blocks}-block student (top {len(top)} by intensity): {top}"
     )
     for name, m in mappings.items():
-        log(f"\n{name} mapping:\n{m.describe()}")
+        say(f"\n{name} mapping:\n{m.describe()}")
     comparison = None
-    if distill_epochs > 0:
-        from .baselines import tfidf_baseline
-        from .compare import Comparison, Variant, run_comparison
-        from .distill import DistillConfig
-
-        log(
-            f"\ndistilling into a {student_layers}-block student ({distill_epochs:g} epochs, seed {seed}) ..."
+    if student_train is not None:
+        say(
+            f"\ndistilling into a {n_student_blocks}-block student ({student_train.epochs:g} epochs, seed {seed}) ..."
         )
-        comparison = Comparison()
-        comparison.add_reference("teacher", metrics["test_accuracy"])
-        comparison.add_reference("TF-IDF + linear", tfidf_baseline(data)["test_accuracy"])
         variants = [
             Variant("no KD", DistillConfig(alpha=0.0)),
             Variant("logit KD", DistillConfig(alpha=0.9)),
             Variant(
                 "logit KD + spectral, top-k",
-                DistillConfig(alpha=0.9, beta=0.2, feature="spectral_tokens"),
-                mappings["top"],
+                DistillConfig(alpha=0.9, beta=0.2, feature="spectral_tokens", mapping=mappings["top"]),
             ),
         ]
-        run_comparison(
+        comparison = run_comparison(
             model,
             tokenizer,
             data,
             variants,
-            num_layers=student_layers,
+            StudentConfig(n_student_blocks),
+            dataclasses.replace(student_train, seed=seed),
             seeds=(seed,),
-            epochs=distill_epochs,
-            lr=lr,
-            comparison=comparison,
         )
+        comparison.add_reference("teacher", metrics["test_accuracy"])
+        comparison.add_reference("TF-IDF + linear", tfidf_baseline(data)["test_accuracy"])
         paths.update({f"comparison_{k}": v for k, v in comparison.save(out / "comparison").items()})
-        log("\n" + comparison.to_markdown())
-        log("(one seed: notebook 05 and `spectralkd-lite compare` run several and show the spread)")
-    log(f"\nwrote {', '.join(str(p) for p in paths.values())}, {out / 'mapping.json'}")
+        say("\n" + comparison.to_markdown())
+        say("(one seed: notebook 05 and `spectralkd-lite compare` run several and show the spread)")
+    say(f"\nwrote {', '.join(str(p) for p in paths.values())}, {out / 'mapping.json'}")
     return {
         "report": report,
         "metrics": metrics,
@@ -187,34 +175,8 @@ def demo(
     }
 
 
-def resolve_mapping(
-    spec: str,
-    n_teacher: int,
-    n_student: int,
-    intensity: list[float] | None = None,
-) -> LayerMapping:
-    """A mapping from a strategy name (top, ushape, uniform, paired), a manual spec
-    like ``"1:2, 2:5+6"``, or a JSON file written by ``LayerMapping.save``."""
-    if spec.endswith(".json"):
-        return LayerMapping.load(spec).validate(n_student, n_teacher)
-    if ":" in spec:
-        return build_mapping("manual", n_teacher, n_student, spec=spec)
-    if spec == "top":
-        return build_mapping("top", n_teacher, n_student, intensity=intensity)
-    if spec == "ushape":
-        first = max(1, n_student // 3)
-        return build_mapping("ushape", n_teacher, n_student, first=first, last=n_student - first)
-    if spec in ("uniform", "paired"):
-        return build_mapping(spec, n_teacher, n_student)
-    raise ValueError(
-        f"unknown mapping {spec!r}: use top, ushape, uniform, paired, a spec like '1:2, 2:5+6', or a mapping .json file"
-    )
-
-
-def teacher_intensity(model: Any, tokenizer: Any, data: IntentData, progress: bool = False) -> SpectralReport:
+def teacher_report(model: Any, tokenizer: Any, data: IntentData, progress: bool = False) -> SpectralReport:
     """The teacher's spectral report on the validation split (padding masked)."""
-    from .text import text_batches
-
     return analyze(
         getattr(model, "base_model", model),
         text_batches(data.validation, tokenizer),

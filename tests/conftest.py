@@ -21,7 +21,7 @@ def small_teacher():
     from spectralkd_lite.data import IntentData, IntentSplit, load_builtin
     from spectralkd_lite.text import tiny_roberta_config, train_bpe_tokenizer
 
-    def make(every: int, eval_every: int, *, vocab_size: int, hidden: int):
+    def make(every: int, eval_every: int, *, vocab_size: int, width: int):
         full = load_builtin()
 
         def cut(split, n):
@@ -32,10 +32,27 @@ def small_teacher():
         )
         tok = train_bpe_tokenizer(full.train.texts, vocab_size=vocab_size)
         torch.manual_seed(0)
-        config = tiny_roberta_config(data.num_labels, len(tok), num_layers=4, hidden=hidden, heads=2)
+        config = tiny_roberta_config(data.num_labels, len(tok), n_blocks=4, width=width, heads=2)
         return RobertaForSequenceClassification(config).eval(), tok, data
 
     return make
+
+
+@pytest.fixture(scope="session")
+def saved_model(tmp_path_factory):
+    """A folder with an untrained 3-block x 16 RoBERTa classifier of the built-in intents and its tokenizer."""
+    from transformers import RobertaForSequenceClassification
+
+    from spectralkd_lite.data import load_builtin
+    from spectralkd_lite.text import tiny_roberta_config, train_bpe_tokenizer
+
+    data = load_builtin()
+    tok = train_bpe_tokenizer(data.train.texts, vocab_size=500)
+    config = tiny_roberta_config(data.num_labels, len(tok), n_blocks=3, width=16, heads=2)
+    path = tmp_path_factory.mktemp("model")
+    RobertaForSequenceClassification(config).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
 
 
 @pytest.fixture(autouse=True)

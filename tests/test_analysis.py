@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 import torch
 from test_spectrum import reference_spectrum
+from test_vision import vit_like
 from transformers import RobertaConfig, RobertaModel, ViTConfig, ViTModel
 
-from spectralkd_lite import SpectralReport, analyze, capture_outputs
+from spectralkd_lite import SpectralReport, analyze
+from spectralkd_lite.analysis import LayerSource
+from spectralkd_lite.capture import capture_outputs
 from spectralkd_lite.report import SCHEMA_VERSION
 
 
@@ -54,6 +57,9 @@ def test_hidden_state_report_matches_reference():
         expected = reference_spectrum(hs, mask)
         np.testing.assert_allclose(report.spectrum_of(block), expected, rtol=1e-4, atol=1e-6)
         assert report.intensity_of(block) == pytest.approx(expected.mean(), rel=1e-4)
+        assert report.rms[block - 1] == pytest.approx(np.sqrt((hs[mask] ** 2).mean()), rel=1e-5)
+        # Cauchy-Schwarz: mean |F[k]| <= rms / sqrt(C)
+        assert report.intensity_of(block) <= report.rms[block - 1] / np.sqrt(16)
     assert report.positions == [int(sum(b["attention_mask"].sum() for b in batches))] * 3
 
 
@@ -89,7 +95,7 @@ def test_hooks_by_module_path_match_hidden_states():
     model = tiny_roberta()
     batches = text_batches()
     paths = ["encoder.layer.0", "encoder.layer.2"]
-    hooked = analyze(model, batches, modules=paths, progress=False)
+    hooked = analyze(model, batches, LayerSource(modules=paths), progress=False)
     full = analyze(model, batches, progress=False)
     assert hooked.layer_names == paths
     np.testing.assert_allclose(hooked.spectra[0], full.spectrum_of(1), rtol=1e-5)
@@ -104,30 +110,21 @@ def test_hooks_by_module_path_match_hidden_states():
 
 def test_unknown_module_path_names_alternatives():
     with pytest.raises(ValueError, match="no module 'encoder.layer.9'.*encoder.layer"):
-        analyze(tiny_roberta(), text_batches(1), modules=["encoder.layer.9"], progress=False)
+        analyze(tiny_roberta(), text_batches(1), LayerSource(modules=["encoder.layer.9"]), progress=False)
 
 
 def test_vit_drops_class_token():
-    config = ViTConfig(
-        image_size=8,
-        patch_size=2,
-        num_channels=1,
-        hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=32,
-    )
-    model = ViTModel(config, add_pooling_layer=False).eval()
-    pixels = torch.randn(4, 1, 8, 8)
-    report = analyze(model, [{"pixel_values": pixels}], num_prefix_tokens=1, progress=False)
+    model = vit_like(ViTModel, ViTConfig)  # 16 x 16 images, 4 x 4 patches: 16 patch tokens of 32 channels
+    pixels = torch.randn(4, 3, 16, 16)
+    report = analyze(model, [{"pixel_values": pixels}], LayerSource(num_prefix_tokens=1), progress=False)
     with torch.no_grad():
         hs = model(pixel_values=pixels, output_hidden_states=True).hidden_states
     np.testing.assert_allclose(report.spectrum_of(2), reference_spectrum(hs[2][:, 1:].numpy()), rtol=1e-4)
-    assert report.positions == [4 * 16, 4 * 16]
+    assert report.positions == [4 * 16] * 3
 
 
 def test_embeddings_are_block_zero():
-    report = analyze(tiny_roberta(), text_batches(1), include_embeddings=True, progress=False)
+    report = analyze(tiny_roberta(), text_batches(1), LayerSource(include_embeddings=True), progress=False)
     assert report.blocks == [0, 1, 2, 3] and report.layer_names[0] == "embeddings"
 
 

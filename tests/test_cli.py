@@ -4,23 +4,9 @@ import csv
 import json
 
 import pytest
-from transformers import RobertaForSequenceClassification
 
 from spectralkd_lite.cli import build_parser, main
-from spectralkd_lite.data import load_builtin
 from spectralkd_lite.report import SpectralReport
-from spectralkd_lite.text import tiny_roberta_config, train_bpe_tokenizer
-
-
-@pytest.fixture(scope="module")
-def saved_model(tmp_path_factory):
-    data = load_builtin()
-    tok = train_bpe_tokenizer(data.train.texts, vocab_size=500)
-    config = tiny_roberta_config(data.num_labels, len(tok), num_layers=3, hidden=16, heads=2)
-    path = tmp_path_factory.mktemp("model")
-    RobertaForSequenceClassification(config).save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
 
 
 def subcommands():
@@ -104,7 +90,18 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
     assert (
         main(
-            ["demo", "--out", str(out), "--layers", "3", "--epochs", "1", "--student-layers", "2", "--quiet"]
+            [
+                "demo",
+                "--out",
+                str(out),
+                "--teacher-blocks",
+                "3",
+                "--epochs",
+                "1",
+                "--student-blocks",
+                "2",
+                "--quiet",
+            ]
         )
         == 0
     )
@@ -137,7 +134,7 @@ def test_distill_command_saves_student_mapping_and_metrics(saved_model, tmp_path
 
 def test_compare_command_writes_the_table_with_reference_rows(saved_model, tmp_path, capsys):
     out = tmp_path / "compare"
-    args = ["compare", "--teacher", str(saved_model), "--student-layers", "2", "--seeds", "0"]
+    args = ["compare", "--teacher", str(saved_model), "--student-blocks", "2", "--seeds", "0"]
     assert main([*args, "--epochs", "0.25", "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "teacher (reference)" in printed and "TF-IDF + linear (reference)" in printed

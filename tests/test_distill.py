@@ -1,5 +1,6 @@
 """DistillationTrainer and students: frozen teacher, mapping checks, every term, resume."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -7,15 +8,19 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
-from spectralkd_lite.compare import Comparison, run_comparison, standard_variants
-from spectralkd_lite.distill import DistillConfig, LinkedTeacher, distill, distill_step_losses, make_student
-from spectralkd_lite.mapping import build_mapping, parse_manual
-from spectralkd_lite.text import text_batches
+import spectralkd_lite as skd
+from spectralkd_lite.distill import text_teacher_cache
+from spectralkd_lite.mapping import parse_manual
+from spectralkd_lite.text import EncodedSplit, collator, text_batches
+from spectralkd_lite.training import LinkedTeacher
+
+DistillConfig, StudentConfig, TrainConfig = skd.DistillConfig, skd.StudentConfig, skd.TrainConfig
+distill, distill_step_losses, make_student = skd.distill, skd.distill_step_losses, skd.make_student
 
 
 @pytest.fixture(scope="module")
 def small(small_teacher):
-    return small_teacher(8, 4, vocab_size=400, hidden=32)
+    return small_teacher(8, 4, vocab_size=400, width=32)
 
 
 def batch_of(small, n=8):
@@ -35,10 +40,10 @@ def test_linked_teacher_combines_weighted_blocks(small):
 
 def test_step_losses_match_the_formula(small):
     teacher, _, _ = small
-    student = make_student(teacher, 2, hidden=16, heads=2, seed=1)
+    student = make_student(teacher, StudentConfig(2, width=16, heads=2), seed=1)
     batch = batch_of(small)
     cfg = DistillConfig(alpha=0.9, beta=0.2, feature="mse", temperature=2.0)
-    mapping = build_mapping("manual", 4, 2, spec="1:2, 2:3+4")
+    mapping = skd.resolve("1:2, 2:3+4", 4, 2)
     losses, out = distill_step_losses(student, teacher, batch, cfg, LinkedTeacher(mapping, 4))
     with torch.no_grad():
         t = teacher(
@@ -76,18 +81,14 @@ def test_step_losses_match_the_formula(small):
 def test_teacher_is_frozen_and_student_learns(small):
     teacher, tok, data = small
     before = {k: v.clone() for k, v in teacher.state_dict().items()}
-    mapping = build_mapping("uniform", 4, 2)
+    mapping = skd.resolve("uniform", 4, 2)
     student, run = distill(
         teacher,
         tok,
         data,
-        num_layers=2,
-        config=DistillConfig(beta=0.2, feature="spectral_tokens"),
-        mapping=mapping,
-        epochs=2,
-        lr=3e-3,
-        batch_size=16,
-        seed=0,
+        DistillConfig(beta=0.2, feature="spectral_tokens", mapping=mapping),
+        TrainConfig(epochs=2, lr=3e-3, batch_size=16),
+        student=StudentConfig(2),
     )
     for k, v in teacher.state_dict().items():
         torch.testing.assert_close(v, before[k])
@@ -95,12 +96,17 @@ def test_teacher_is_frozen_and_student_learns(small):
     assert all(p.requires_grad for p in student.parameters())
     assert {"loss_ce", "loss_kd", "loss_feature"} <= set(run.log[-1])
     assert run.log[-1]["loss_feature"] > 0
-    assert 0.0 <= run.test_accuracy <= 1.0
+    assert run.steps == 2 * math.ceil(len(data.train) / 16)
+    correct = sum(
+        int((student(**{k: v for k, v in b.items() if k != "labels"}).logits.argmax(-1) == b["labels"]).sum())
+        for b in text_batches(data.test, tok)
+    )
+    assert run.test_accuracy == pytest.approx(correct / len(data.test))
 
 
 def test_student_initialised_from_teacher_blocks(small):
     teacher, _, _ = small
-    student = make_student(teacher, 2, init_from=[2, 4])
+    student = make_student(teacher, StudentConfig(2, init_from=(2, 4)))
     t_sd, s_sd = teacher.state_dict(), student.state_dict()
     torch.testing.assert_close(
         s_sd["roberta.encoder.layer.1.attention.self.query.weight"],
@@ -110,31 +116,38 @@ def test_student_initialised_from_teacher_blocks(small):
         s_sd["roberta.embeddings.word_embeddings.weight"], t_sd["roberta.embeddings.word_embeddings.weight"]
     )
     with pytest.raises(ValueError, match="init_from block 9 is out of range: allowed blocks are 1..4"):
-        make_student(teacher, 2, init_from=[1, 9])
+        make_student(teacher, StudentConfig(2, init_from=(1, 9)))
     with pytest.raises(ValueError, match="needs the teacher's width 32"):
-        make_student(teacher, 2, hidden=16, heads=2, init_from=[1, 2])
+        make_student(teacher, StudentConfig(2, width=16, heads=2, init_from=(1, 2)))
+    with pytest.raises(ValueError, match="init_from names 3 teacher blocks for a student of 2 blocks"):
+        StudentConfig(2, init_from=(1, 2, 3))
 
 
 def test_mapping_that_does_not_fit_is_rejected_before_training(small):
     teacher, tok, data = small
     too_deep = parse_manual("1:2, 3:4")  # student block 3 of a 2-block student
+    train, student = TrainConfig(epochs=1), StudentConfig(2)
+
+    def config(mapping=None):
+        return DistillConfig(beta=0.2, feature="mse", mapping=mapping)
+
     with pytest.raises(ValueError, match="student block 3 is out of range: allowed blocks are 1..2"):
-        distill(
-            teacher, tok, data, num_layers=2, config=DistillConfig(beta=0.2, feature="mse"), mapping=too_deep
-        )
+        distill(teacher, tok, data, config(too_deep), train, student=student)
     with pytest.raises(ValueError, match="teacher block 7 is out of range: allowed blocks are 1..4"):
-        distill(
-            teacher,
-            tok,
-            data,
-            num_layers=2,
-            config=DistillConfig(beta=0.2, feature="mse"),
-            mapping=parse_manual("1:7"),
-        )
+        distill(teacher, tok, data, config(parse_manual("1:7")), train, student=student)
     with pytest.raises(ValueError, match="needs a layer mapping"):
-        distill(teacher, tok, data, num_layers=2, config=DistillConfig(beta=0.2, feature="mse"))
+        distill(teacher, tok, data, config(), train, student=student)
     with pytest.raises(ValueError, match="unknown feature loss 'fft'"):
         DistillConfig(beta=0.2, feature="fft")
+    for field, value, message in [
+        ("alpha", 1.5, r"alpha must be in \[0, 1\], got 1.5"),
+        ("beta", float("nan"), "beta must be a finite number, got nan"),
+        ("temperature", 0.0, r"temperature must be in \(0, inf\), got 0.0"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            DistillConfig(**{field: value})
+    with pytest.raises(ValueError, match=r"epochs must be in \(0, inf\), got 0"):
+        TrainConfig(epochs=0)
 
 
 class StopAt(TrainerCallback):
@@ -149,45 +162,44 @@ class StopAt(TrainerCallback):
 
 def test_resume_from_checkpoint_gives_the_same_result(small, tmp_path):
     teacher, tok, data = small
-    kwargs = dict(
-        num_layers=2,
-        config=DistillConfig(beta=0.2, feature="spectral_tokens"),
-        mapping=build_mapping("uniform", 4, 2),
-        epochs=2,
-        lr=3e-3,
-        batch_size=16,
-        seed=3,
+    config = DistillConfig(beta=0.2, feature="spectral_tokens", mapping=skd.resolve("uniform", 4, 2))
+    train = TrainConfig(epochs=2, lr=3e-3, batch_size=16, seed=3)
+    steps_per_epoch = math.ceil(len(data.train) / 16)
+    full, _ = distill(teacher, tok, data, config, train, student=StudentConfig(2), out_dir=tmp_path / "full")
+    cut = dataclasses.replace(train, checkpoints=True, callbacks=(StopAt(steps_per_epoch + 1),))
+    distill(teacher, tok, data, config, cut, student=StudentConfig(2), out_dir=tmp_path / "cut")
+    saved = [int(p.name.split("-")[1]) for p in (tmp_path / "cut").glob("checkpoint-*")]
+    assert saved and steps_per_epoch <= max(saved) < 2 * steps_per_epoch
+    again = dataclasses.replace(train, checkpoints=True, resume=True)
+    resumed, run = distill(
+        teacher, tok, data, config, again, student=StudentConfig(2), out_dir=tmp_path / "cut"
     )
-    steps = 2 * math.ceil(len(data.train) / 16)
-    full, _ = distill(teacher, tok, data, out_dir=tmp_path / "full", **kwargs)
-    save = {"save_strategy": "steps", "save_steps": 4}
-    distill(teacher, tok, data, out_dir=tmp_path / "cut", extra_args=save, callbacks=[StopAt(4)], **kwargs)
-    assert (tmp_path / "cut" / "checkpoint-4").is_dir()
-    resumed, _ = distill(teacher, tok, data, out_dir=tmp_path / "cut", extra_args=save, resume=True, **kwargs)
-    assert steps > 4
+    assert run.steps == 2 * steps_per_epoch
     for (name, a), b in zip(full.state_dict().items(), resumed.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, msg=name)
 
 
 def test_comparison_table(small, tmp_path):
     teacher, tok, data = small
-    variants = standard_variants(4, 2, intensity=[0.1, 0.3, 0.2, 0.4])
+    variants = skd.standard_variants(4, 2, [0.1, 0.3, 0.2, 0.4])
     names = [v.name for v in variants]
     assert names[:2] == ["no KD", "logit KD"]
     assert (
         "logit KD + spectral, spectral choice" in names and "logit KD + spectral, mean of 2 blocks" in names
     )
     spectral = next(v for v in variants if v.name == "logit KD + spectral, spectral choice")
-    assert spectral.mapping.teacher_blocks == [2, 4]
-    comp = run_comparison(
-        teacher, tok, data, variants[:2], num_layers=2, seeds=(0, 1), epochs=1, batch_size=32
+    assert spectral.config.mapping.teacher_blocks == [2, 4] and spectral.describe() == "1:2, 2:4"
+    comp = skd.run_comparison(
+        teacher, tok, data, variants[:2], StudentConfig(2), TrainConfig(epochs=1, batch_size=32), seeds=(0, 1)
     )
     comp.add_reference("TF-IDF", 0.5)
     rows = comp.summary()
     accs = [r.test_accuracy for r in comp.runs if r.name == "no KD"]
+    assert [r.seed for r in comp.runs] == [0, 1, 0, 1]
     assert rows[0]["mean"] == pytest.approx(np.mean(accs)) and rows[0]["std"] == pytest.approx(
         np.std(accs, ddof=1)
     )
+    assert rows[0]["steps"] == math.ceil(len(data.train) / 32)
     md = comp.to_markdown()
     assert "TF-IDF (reference)" in md and "| no KD |" in md
     paths = comp.save(tmp_path)
@@ -195,22 +207,39 @@ def test_comparison_table(small, tmp_path):
     assert (tmp_path / "results.csv").read_text().splitlines()[
         0
     ] == "variant,mean,std,min,max,n,seconds,layers"
-    assert isinstance(comp, Comparison)
+    with pytest.raises(ValueError, match="distinct seeds"):
+        skd.run_comparison(teacher, tok, data, variants[:1], StudentConfig(2), TrainConfig(), seeds=(0, 0))
+
+
+def test_a_bad_plan_is_rejected_before_training():
+    row = skd.Variant("no KD", DistillConfig(alpha=0.0))
+    with pytest.raises(ValueError, match="unique names, got \\['no KD', 'no KD'\\]"):
+        skd.compare.check_plan([row, row], (0, 1))
+    with pytest.raises(ValueError, match=r"distinct seeds, got \[\]"):
+        skd.compare.check_plan([row], ())
+
+
+def test_comparison_sentence_follows_the_seed_ranges():
+    comp = skd.Comparison()
+    for name, accs in {"a": [0.80, 0.81, 0.82], "b": [0.83, 0.84, 0.85], "c": [0.81, 0.82, 0.83]}.items():
+        for seed, acc in enumerate(accs):
+            comp.add(skd.Variant(name, DistillConfig()), skd.RunResult(name, seed, acc, None, 1.0))
+    assert "+3.00 points" in comp.compare("b", "a") and "exceeds the seed spread" in comp.compare("b", "a")
+    assert "within the seed spread" in comp.compare("c", "a")
 
 
 def test_teacher_cache_gives_the_live_teacher_losses(small):
-    from spectralkd_lite.distill import TeacherCache
-    from spectralkd_lite.text import EncodedSplit, collator
-
     teacher, tok, data = small
-    cache = TeacherCache.build(teacher, data.train, tok, batch_size=7)  # other padding than the batch below
-    assert cache.logits.shape == (len(data.train), data.num_labels) and cache.hidden.shape[1] == 5
+    mapping = skd.resolve("paired", 4, 2)
+    cache = text_teacher_cache(teacher, data.train, tok, mapping.teacher_blocks)
+    assert cache.logits.shape == (len(data.train), data.num_labels)
+    assert sorted(cache.blocks) == mapping.teacher_blocks
     items = [EncodedSplit(data.train, tok, with_index=True)[i] for i in (3, 0, 11, 5)]
     batch = collator(tok)(items)
     assert batch["example_index"].tolist() == [3, 0, 11, 5]
-    student = make_student(teacher, 2, seed=0).eval()  # no dropout: both passes see the same student
-    cfg = DistillConfig(beta=0.2, feature="spectral_tokens")
-    linked = LinkedTeacher(build_mapping("paired", 4, 2), 4)
+    student = make_student(teacher, StudentConfig(2), seed=0).eval()  # no dropout: both passes agree
+    cfg = DistillConfig(beta=0.2, feature="spectral_tokens", mapping=mapping)
+    linked = LinkedTeacher(mapping, 4)
     cached, _ = distill_step_losses(student, teacher, batch, cfg, linked, cache)
     live, _ = distill_step_losses(
         student, teacher, {k: v for k, v in batch.items() if k != "example_index"}, cfg, linked

@@ -2,23 +2,28 @@
 
 import pytest
 
-from spectralkd_lite.compare import Comparison
-from spectralkd_lite.distill_widget import DistillRunner
+import spectralkd_lite as skd
 
 
 @pytest.fixture(scope="module")
 def runner(small_teacher):
-    teacher, tok, data = small_teacher(10, 6, vocab_size=300, hidden=16)
+    teacher, tok, data = small_teacher(10, 6, vocab_size=300, width=16)
     teacher.train()
-    return DistillRunner(
-        teacher, tok, data, Comparison(), num_layers=2, n_teacher=4, intensity=[1.0, 3.0, 2.0, 4.0], epochs=1
+    return skd.DistillRunner(
+        teacher,
+        tok,
+        data,
+        skd.Comparison(),
+        skd.StudentConfig(2),
+        skd.TrainConfig(epochs=1),
+        [1.0, 3.0, 2.0, 4.0],
     )
 
 
 def test_mapping_text_follows_the_strategy(runner):
     box = runner.widget()
-    assert box is not None
     w = runner._widgets
+    assert w["strategy"] in box.children[0].children and w["button"] in box.children
     assert "student 1 &lt;- teacher 2" in w["mapping"].value or "student 1 <- teacher 2" in w["mapping"].value
     w["strategy"].value = "paired"
     assert "0.5 * t1 + 0.5 * t2" in w["mapping"].value and runner.last_error is None

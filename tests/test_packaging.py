@@ -1,8 +1,12 @@
-"""environment.yml and pyproject.toml declare the same packages; the README holds the two commands."""
+"""environment.yml and pyproject.toml declare the same packages; the README holds the two commands;
+the maintainer's notebook tool (tools/notebooks.py, outside the package) cleans notebooks."""
 
+import importlib.util
 import re
 import tomllib
 from pathlib import Path
+
+import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 # conda-forge names that differ from PyPI names
@@ -50,3 +54,23 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_the_tests():
     assert len(blocks) >= 2
     assert "make demo" in blocks[0] and "make test" in blocks[1]
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_notebook_tool_cleans_metadata_refuses_absolute_paths_and_make_runs_it(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("notebook_tool", ROOT / "tools" / "notebooks.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
+    nb.metadata["widgets"] = {"state": {}}
+    nb.cells[0].metadata["execution"] = {"iopub.execute_input": "2024-01-01"}
+    path = tmp_path / "a.ipynb"
+    nbformat.write(nb, path)
+    assert tool.main(["clean", str(path)]) == 0
+    cleaned = nbformat.read(path, as_version=4)
+    assert "widgets" not in cleaned.metadata and "execution" not in cleaned.cells[0].metadata
+    assert cleaned.metadata["kernelspec"]["name"] == "python3"
+    nb.cells[0].source = "open('/home/someone/data.csv')"
+    nbformat.write(nb, path)
+    assert tool.main(["clean", str(path)]) == 2
+    assert "contains an absolute path (/home/...)" in capsys.readouterr().err
+    assert "$(BIN)/python tools/notebooks.py execute notebooks/*.ipynb" in (ROOT / "Makefile").read_text()

@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 
-import spectralkd_lite.cli as cli
+from spectralkd_lite.cli import main
 from spectralkd_lite.mapping import parse_manual
+from spectralkd_lite.plots import plot_cross_similarity, plot_similarity
 from spectralkd_lite.report import SpectralReport
 from spectralkd_lite.similarity import (
     common_depth_grid,
@@ -14,11 +15,8 @@ from spectralkd_lite.similarity import (
     cross_similarity,
     format_summary_table,
     intensity_curve,
-    nearest_depth_blocks,
+    nearest_teacher_blocks,
     pearson,
-    plot_cross_similarity,
-    plot_similarity,
-    register,
     relative_depth,
     select_blocks,
     spectral_similarity,
@@ -81,14 +79,14 @@ def test_depth_mismatch_12_vs_4_blocks():
     student = report([2 * (1 + 3 * j) for j in range(1, 5)], channels=8, name="student")
     grid = common_depth_grid(teacher, student, points=7)
     assert grid.tolist() == pytest.approx(np.linspace(0.25, 1.0, 7).tolist())
-    assert nearest_depth_blocks(teacher, student) == [3, 6, 9, 12]
+    assert nearest_teacher_blocks(teacher, student) == [3, 6, 9, 12]
     result = compare_reports(teacher, student)
     assert result.curve_correlation == pytest.approx(1.0)
     assert result.curve_distance == pytest.approx(0.0)  # normalised on the common grid: the same curve
     # without normalising: mean over an even grid of [0.25, 1] of |c - 2c| = mean(c) = 1 + 12 * 0.625
     assert compare_reports(teacher, student, normalize=False).curve_distance == pytest.approx(8.5)
-    # normalised: a_g = c / 8.5 on the grid
-    assert result.a_curve.tolist() == pytest.approx([(1 + 12 * d) / 8.5 for d in result.depth_grid])
+    # normalised: t_g = c / 8.5 on the grid
+    assert result.teacher_curve.tolist() == pytest.approx([(1 + 12 * d) / 8.5 for d in result.depth_grid])
     assert [row.teacher for row in result.layers] == ["3", "6", "9", "12"]
     assert [row.teacher_depth for row in result.layers] == pytest.approx([0.25, 0.5, 0.75, 1.0])
     assert result.spectral_similarity == pytest.approx(1.0)  # flat spectra at both widths
@@ -97,7 +95,7 @@ def test_depth_mismatch_12_vs_4_blocks():
 
 def test_nearest_depth_ties_go_deeper():
     # student 1 of 4 sits at 0.25, between teacher 1/6 and 2/6, equally far
-    assert nearest_depth_blocks(report([1] * 6), report([1] * 4)) == [2, 3, 5, 6]
+    assert nearest_teacher_blocks(report([1] * 6), report([1] * 4)) == [2, 3, 5, 6]
 
 
 def test_spectra_normalised_and_interpolated_by_hand():
@@ -112,7 +110,7 @@ def test_spectra_normalised_and_interpolated_by_hand():
     # default grid: the coarser width, C = 4 -> 3 points 0, .25, .5: p = [4, 2, 5] / 11, q = [2, 1, 3] / 6
     result = compare_reports(a, b)
     assert result.freq_grid.tolist() == [0.0, 0.25, 0.5]
-    assert result.a_spectra[0].tolist() == pytest.approx([4 / 11, 2 / 11, 5 / 11])
+    assert result.teacher_spectra[0].tolist() == pytest.approx([4 / 11, 2 / 11, 5 / 11])
     assert result.layers[0].similarity == pytest.approx(1 - 0.5 * (1 / 33 + 1 / 66 + 1 / 22))  # 21 / 22
     p, q = np.array([4, 2, 5]) / 11, np.array([2, 1, 3]) / 6
     assert result.layers[0].cosine == pytest.approx(p @ q / np.linalg.norm(p) / np.linalg.norm(q))
@@ -136,7 +134,7 @@ def test_mapping_pairs_linked_blocks_and_averages_teacher_spectra():
     )
     assert first.teacher_depth == pytest.approx(3.5 / 4)
     expected = 0.5 * np.array([1, 4, 1]) / 6 + 0.5 * np.array([1, 1, 4]) / 6
-    assert result.a_spectra[0].tolist() == pytest.approx(expected.tolist())
+    assert result.teacher_spectra[0].tolist() == pytest.approx(expected.tolist())
     p = np.array([4, 1, 1]) / 6
     assert first.similarity == pytest.approx(1 - 0.5 * np.abs(p - expected).sum())
     assert second.similarity == pytest.approx(1.0)
@@ -182,7 +180,8 @@ def test_tables_and_figure():
     assert [r["teacher_blocks"] for r in rows] == ["2", "4", "6"]
     text = result.format_table()
     assert text.startswith("| student block |") and "mapped blocks" in text
-    json.dumps(result.to_dict())
+    data = json.loads(json.dumps(result.to_dict()))
+    assert (data["teacher"], data["student"]) == ("teacher", "student")
     summary = format_summary_table({"kd": result, "other": compare_reports(teacher, student)})
     assert summary.count("\n") == 3 and "| kd |" in summary
     fig = plot_similarity(teacher, student, result, blocks=[1, 2])
@@ -195,53 +194,49 @@ def test_tables_and_figure():
 
 
 @pytest.fixture
-def wired(monkeypatch):
-    """cli.main with compare-reports registered (whether or not cli.py wires it yet)."""
-    original = cli.build_parser
-
-    def build_parser():
-        parser = original()
-        sub = parser._subparsers._group_actions[0]
-        if "compare-reports" not in sub.choices:
-            register(sub)
-        return parser
-
-    monkeypatch.setattr(cli, "build_parser", build_parser)
-    return cli.main
-
-
-@pytest.fixture
 def two_reports(tmp_path):
     teacher = report([3, 1, 1, 2, 4, 5], [symmetric([5, 2, 1, 1, 1])] * 6, name="teacher")
     student = report([2, 1, 4], [symmetric([4, 2, 1])] * 3, name="student")
-    return teacher.save(tmp_path / "a.json"), student.save(tmp_path / "b.json")
+    return teacher.save(tmp_path / "teacher.json"), student.save(tmp_path / "student.json")
 
 
-def test_cli_help(wired, capsys):
+def test_cli_help(capsys):
     with pytest.raises(SystemExit) as e:
-        wired(["compare-reports", "--help"])
+        main(["compare-reports", "--help"])
     assert e.value.code == 0
     text = capsys.readouterr().out
     assert "usage: spectralkd-lite compare-reports" in text
-    for option in ("--out", "--mapping", "--metric", "--blocks", "--raw", "A.json", "B.json"):
+    for option in ("--out", "--mapping", "--metric", "--blocks", "--raw", "TEACHER.json", "STUDENT.json"):
         assert option in text
 
 
-def test_cli_writes_table_figure_and_json(wired, two_reports, tmp_path, capsys):
-    a, b = two_reports
+def test_cli_writes_table_figure_and_json(two_reports, tmp_path, capsys):
+    teacher, student = two_reports
     out = tmp_path / "out"
-    assert wired(["compare-reports", str(a), str(b), "--out", str(out), "--mapping", "1:2, 3:6"]) == 0
+    assert (
+        main(["compare-reports", str(teacher), str(student), "--out", str(out), "--mapping", "1:2, 3:6"]) == 0
+    )
     text = capsys.readouterr().out
     assert "| student block |" in text and "mapped blocks" in text
+    assert text.startswith(
+        "teacher: teacher, 6 blocks x 8 channels\nstudent: student, 3 blocks x 4 channels\n"
+    )
     assert (out / "similarity.png").stat().st_size > 1000
     data = json.loads((out / "similarity.json").read_text())
     assert [row["pairing"] for row in data["layers"]] == ["mapped", "depth", "mapped"]
+    assert (data["teacher"], data["student"]) == ("teacher", "student")
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # atomic writes leave nothing behind
     mapping_file = parse_manual("2:3").save(tmp_path / "map.json")
-    assert wired(["compare-reports", str(a), str(b), "--out", str(out), "--mapping", str(mapping_file)]) == 0
+    common = ["compare-reports", str(teacher), str(student), "--out", str(out)]
+    assert main([*common, "--mapping", str(mapping_file)]) == 0
+    # every form mapping.resolve reads: a strategy, teacher blocks; and '--blocks' through parse_blocks
+    assert main([*common, "--mapping", "uniform", "--blocks", "1, 2-3"]) == 0
+    assert json.loads((out / "similarity.json").read_text())["layers"][0]["teacher_blocks"] == "2"
+    assert main([*common, "--mapping", "2, 4, 6"]) == 0
+    assert main([*common, "--mapping", "top"]) == 0
 
 
-def test_cli_bad_files_are_one_line_errors(wired, two_reports, tmp_path, capsys):
+def test_cli_bad_files_are_one_line_errors(two_reports, tmp_path, capsys):
     a, _ = two_reports
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
@@ -253,8 +248,39 @@ def test_cli_bad_files_are_one_line_errors(wired, two_reports, tmp_path, capsys)
         (other, "is not a spectralkd-lite spectral report"),
     ]
     for path, message in cases:
-        assert wired(["compare-reports", str(a), str(path), "--out", str(tmp_path / "o")]) == 2
+        assert main(["compare-reports", str(a), str(path), "--out", str(tmp_path / "o")]) == 2
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1
-    assert wired(["compare-reports", str(a), str(a), "--mapping", str(tmp_path / "none.json")]) == 2
+    assert main(["compare-reports", str(a), str(a), "--mapping", str(tmp_path / "none.json")]) == 2
     assert "no mapping file at" in capsys.readouterr().err
+    assert main(["compare-reports", str(a), str(a), "--mapping", "magic"]) == 2
+    assert "unknown mapping 'magic'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["compare-reports", str(a), str(a), "--blocks", "x"])
+    assert e.value.code == 2 and "cannot read 'x'" in capsys.readouterr().err
+
+
+def test_dynamics_findings_follow_the_never_aligned_block():
+    from spectralkd_lite.similarity import DynamicsRoles, describe_dynamics
+
+    rng = np.random.default_rng(0)
+    teacher = report([1.0] * 6, spectra=rng.uniform(0.1, 1.0, (6, 8)).tolist(), name="teacher")
+    copy = select_blocks(teacher, [2, 4, 6], name="copy")  # blocks as alike as they can be
+    far = report([1.0] * 3, spectra=rng.uniform(0.1, 1.0, (3, 8)).tolist(), name="far")
+    mapping = parse_manual("1:2, 3:6")  # student block 2 is never aligned
+    roles = DynamicsRoles(ceiling="ceiling")
+
+    def findings(spectral):
+        rows = {"ceiling": copy, "random": far, "copied, untrained": far, "no KD": far, "logit KD": far}
+        rows["spectral KD"] = spectral
+        return describe_dynamics(
+            {k: compare_reports(teacher, r, mapping=mapping) for k, r in rows.items()}, roles
+        )
+
+    holds = findings(copy)
+    assert holds[0].startswith("- Never-aligned block 2:") and "(score 1.00)" in holds[0]
+    assert "**The claim holds here**" in holds[1]
+    assert "no KD" in holds[2] and "+0.000" in holds[2]  # no KD did not move from the untrained copy
+    none = findings(far)
+    assert "**No evidence for the claim here**" in none[1] and "about as high as" in none[1]
+    assert "**Logit KD alone moves the spectra as much as logit + spectral KD**" in none[3]

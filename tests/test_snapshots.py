@@ -3,30 +3,22 @@
 import pytest
 import torch
 
-from spectralkd_lite.distill import DistillConfig, distill
-from spectralkd_lite.snapshots import SpectralSnapshots, plot_snapshot_curves
+from spectralkd_lite.config import DistillConfig, StudentConfig, TrainConfig
+from spectralkd_lite.distill import distill
+from spectralkd_lite.plots import plot_snapshot_curves
+from spectralkd_lite.snapshots import SpectralSnapshots
 from spectralkd_lite.text import text_batches
 
 
 @pytest.fixture(scope="module")
 def small(small_teacher):
-    return small_teacher(24, 24, vocab_size=300, hidden=16)  # 40 training examples
+    return small_teacher(24, 24, vocab_size=300, width=16)  # 40 training examples
 
 
 def run(small, callbacks, epochs=2):
     teacher, tok, data = small
-    return distill(
-        teacher,
-        tok,
-        data,
-        num_layers=2,
-        config=DistillConfig(),
-        epochs=epochs,
-        lr=1e-3,
-        batch_size=8,
-        seed=0,
-        callbacks=callbacks,
-    )
+    train = TrainConfig(epochs=epochs, lr=1e-3, batch_size=8, seed=0, callbacks=callbacks)
+    return distill(teacher, tok, data, DistillConfig(), train, student=StudentConfig(2))
 
 
 def test_snapshots_at_the_right_steps(small):

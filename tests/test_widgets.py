@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from spectralkd_lite.mapping import LayerMapping
+from spectralkd_lite.mapping import LayerMapping, parse_blocks
 from spectralkd_lite.report import SpectralReport
-from spectralkd_lite.widgets import LayerPicker, parse_blocks
+from spectralkd_lite.widgets import LayerPicker
 
 # 8 blocks, hottest first: 8, 1, 7, 2, 6, 3, 5, 4 (a U shape)
 INTENSITY = [0.9, 0.7, 0.5, 0.2, 0.3, 0.6, 0.8, 1.0]
@@ -123,7 +123,7 @@ def test_invalid_choice_shows_a_message_and_keeps_the_last_mapping(picker):
     assert "at most 4" in picker.error
     c["strategy"].value = "top"
     c["k"].value = 5
-    assert "k = 5" in picker.error
+    assert "k must be an integer in 1..4, got 5" in picker.error
     assert picker.exception is None
 
 

@@ -1,7 +1,7 @@
 """Execute the tutorial notebooks and store them with clean, reproducible metadata.
 
-    python -m spectralkd_lite.notebook_tools execute notebooks/*.ipynb
-    python -m spectralkd_lite.notebook_tools clean notebooks/*.ipynb
+    python tools/notebooks.py execute notebooks/*.ipynb
+    python tools/notebooks.py clean notebooks/*.ipynb
 
 Cleaning drops widget state, execution timestamps and kernel-specific metadata,
 and refuses to store a notebook that mentions an absolute path of this machine.
@@ -14,6 +14,9 @@ import re
 import sys
 import time
 from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
 
 ABSOLUTE_PATH = re.compile(r"(/work/|/tmp/|/root/|/home/|/Users/)")
 
@@ -41,9 +44,6 @@ def check_paths(path: Path, text: str) -> None:
 
 
 def execute(paths: list[Path], timeout: int = 1200) -> None:
-    import nbformat
-    from nbclient import NotebookClient
-
     for path in paths:
         start = time.time()
         nb = nbformat.read(path, as_version=4)
@@ -58,8 +58,6 @@ def execute(paths: list[Path], timeout: int = 1200) -> None:
 
 
 def clean_files(paths: list[Path]) -> None:
-    import nbformat
-
     for path in paths:
         nb = nbformat.read(path, as_version=4)
         clean(nb)
@@ -69,9 +67,7 @@ def clean_files(paths: list[Path]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m spectralkd_lite.notebook_tools", description=__doc__.split("\n\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python tools/notebooks.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=["execute", "clean"])
     parser.add_argument("notebooks", nargs="+", type=Path)
     args = parser.parse_args(argv)

@@ -1,0 +1,167 @@
+"""Configuration as small frozen dataclasses, shared by text and vision distillation.
+
+- :class:`DistillConfig`: the objective (loss weights, temperature, feature loss,
+  the layer mapping it aligns);
+- :class:`TrainConfig`: the optimisation (epochs, learning rate, batch size,
+  seed, precision, checkpoints);
+- :class:`StudentConfig`: the student's shape and initialisation.
+
+Each validates its fields when built, naming the field, the value and what is
+allowed, so bad input fails before any training starts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .losses import FEATURE_KINDS
+from .mapping import LayerMapping
+
+# Feature losses for token sequences (B, L, C); "spectral_2d" needs a patch grid.
+TEXT_FEATURE_KINDS = tuple(k for k in FEATURE_KINDS if k != "spectral_2d")
+
+
+def _check_finite(name: str, value: float, low: float, high: float = math.inf, *, open_low: bool = False):
+    """Raise ValueError unless ``value`` is a finite number in [low, high] ((low, high] with open_low)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if value < low or value > high or (open_low and value == low):
+        left = "(" if open_low else "["
+        right = "]" if math.isfinite(high) else ")"
+        raise ValueError(f"{name} must be in {left}{low:g}, {high:g}{right}, got {value!r}")
+
+
+def _check_int(name: str, value: int, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """The distillation objective::
+
+        total = (1 - alpha) * CE(label smoothing) + alpha * T^2 * KL(teacher || student)
+                + beta * mean over mapping links of L_feature
+
+    alpha: weight of logit KD (0 = no KD); temperature: T; beta: weight of the
+    feature loss (the paper's w_fft); feature: one of ``FEATURE_KINDS`` (text:
+    ``TEXT_FEATURE_KINDS``); magnitude_axis: "tokens" or "channels" for the
+    magnitude loss; label_smoothing: CE's; mapping: student <- teacher block links
+    the feature loss aligns (needed when beta > 0).
+    """
+
+    alpha: float = 0.9
+    temperature: float = 1.0
+    beta: float = 0.0
+    feature: str | None = None
+    magnitude_axis: str = "tokens"
+    label_smoothing: float = 0.1
+    mapping: LayerMapping | None = None
+
+    def __post_init__(self) -> None:
+        _check_finite("alpha", self.alpha, 0.0, 1.0)
+        _check_finite("temperature", self.temperature, 0.0, open_low=True)
+        _check_finite("beta", self.beta, 0.0)
+        _check_finite("label_smoothing", self.label_smoothing, 0.0, 1.0)
+        if self.feature is not None and self.feature not in FEATURE_KINDS:
+            raise ValueError(f"unknown feature loss {self.feature!r}; allowed: {', '.join(FEATURE_KINDS)}")
+        if self.beta > 0 and self.feature is None:
+            raise ValueError(f"beta = {self.beta} needs a feature loss; allowed: {', '.join(FEATURE_KINDS)}")
+        if self.magnitude_axis not in ("tokens", "channels"):
+            raise ValueError(f"magnitude_axis must be 'tokens' or 'channels', got {self.magnitude_axis!r}")
+
+    @property
+    def uses_features(self) -> bool:
+        """True when the objective has a feature term (a feature loss and beta > 0)."""
+        return self.feature is not None and self.beta > 0
+
+    @property
+    def uses_teacher(self) -> bool:
+        """True when the objective needs the teacher's outputs at all."""
+        return self.alpha > 0 or self.uses_features
+
+    def to_dict(self) -> dict:
+        """The settings as plain JSON values (the mapping as its link text)."""
+        return {
+            "alpha": self.alpha,
+            "temperature": self.temperature,
+            "beta": self.beta,
+            "feature": self.feature,
+            "magnitude_axis": self.magnitude_axis,
+            "label_smoothing": self.label_smoothing,
+            "mapping": self.mapping.spec() if self.mapping is not None else None,
+        }
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a model is trained: one object for teachers, text students and vision students.
+
+    epochs, lr, batch_size, seed, weight_decay, warmup_ratio (a fraction of all
+    steps); max_length: tokens per text (text only); mixed_precision: bf16 / fp16
+    on a GPU (None = on when CUDA is available); progress: progress bars;
+    checkpoints: save a checkpoint every epoch (keeping the last); resume: continue
+    from the last checkpoint in the output folder (True) or from a given one;
+    cache_teacher: compute the frozen teacher's outputs on the training set once
+    and reuse them in every step (and every run of a comparison); callbacks:
+    transformers TrainerCallbacks for this run (e.g. SpectralSnapshots).
+    """
+
+    epochs: float = 3
+    lr: float = 5e-4
+    batch_size: int = 32
+    seed: int = 0
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_length: int = 64
+    mixed_precision: bool | None = None
+    progress: bool = False
+    checkpoints: bool = False
+    resume: bool | str = False
+    cache_teacher: bool = False
+    callbacks: tuple[Any, ...] = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "callbacks", tuple(self.callbacks))
+        _check_finite("epochs", self.epochs, 0.0, open_low=True)
+        _check_finite("lr", self.lr, 0.0, open_low=True)
+        _check_int("batch_size", self.batch_size, 1)
+        _check_int("seed", self.seed, 0)
+        _check_finite("weight_decay", self.weight_decay, 0.0)
+        _check_finite("warmup_ratio", self.warmup_ratio, 0.0, 1.0)
+        _check_int("max_length", self.max_length, 2)
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    """A student cut from the teacher's architecture.
+
+    n_student_blocks: its depth; width / heads: its hidden size and attention heads
+    (default: the teacher's); init_from: teacher blocks 1..N to copy, one per
+    student block (DistilBERT style; needs the teacher's width); freeze_embeddings:
+    keep the copied embeddings fixed (needs init_from).
+    """
+
+    n_student_blocks: int
+    width: int | None = None
+    heads: int | None = None
+    init_from: tuple[int, ...] | None = None
+    freeze_embeddings: bool = False
+
+    def __post_init__(self) -> None:
+        _check_int("n_student_blocks", self.n_student_blocks, 1)
+        if self.width is not None:
+            _check_int("width", self.width, 1)
+        if self.heads is not None:
+            _check_int("heads", self.heads, 1)
+        if self.init_from is not None:
+            object.__setattr__(self, "init_from", tuple(self.init_from))
+            if len(self.init_from) != self.n_student_blocks:
+                raise ValueError(
+                    f"init_from names {len(self.init_from)} teacher blocks for a student of "
+                    f"{self.n_student_blocks} blocks; give one per student block"
+                )
+        if self.freeze_embeddings and self.init_from is None:
+            raise ValueError("freeze_embeddings needs init_from: fresh embeddings must be trained")

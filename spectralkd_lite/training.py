@@ -1,0 +1,252 @@
+"""The one training stack shared by text and vision: results, evaluation, teacher cache, loops.
+
+- :class:`RunResult`: what one training run gives (accuracies, time, steps, the loss log);
+- :func:`evaluate_accuracy`: top-1 accuracy over batches of model inputs with ``labels``;
+- :class:`TeacherCache`: a frozen teacher's logits and block outputs on the
+  training set, computed once and looked up by example index;
+- :class:`LinkedTeacher`: the teacher's side of a layer mapping (weighted sums of blocks);
+- :func:`training_arguments`: ``transformers.TrainingArguments`` from a TrainConfig
+  (text models train with the transformers Trainer);
+- :func:`fit_tensors`: AdamW with warm-up and cosine decay over shuffled index
+  batches of tensors already on the device (the small vision models).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from transformers import TrainingArguments
+from transformers.trainer_callback import PrinterCallback
+
+from .capture import model_device
+from .config import TrainConfig
+from .mapping import LayerMapping
+
+LOSS_KEYS = ("total", "ce", "kd", "feature")
+
+
+@dataclass
+class RunResult:
+    """One training run.
+
+    name: the variant; seed; test_accuracy and validation_accuracy (None when the
+    data has no validation split) as fractions; train_seconds; steps: optimiser
+    steps taken; log: the loss log, one dict per logging point (``loss``,
+    ``loss_ce``, ``loss_kd``, ``loss_feature``, ``epoch``).
+    """
+
+    name: str
+    seed: int
+    test_accuracy: float
+    validation_accuracy: float | None
+    train_seconds: float
+    steps: int = 0
+    log: list[dict[str, float]] = field(default_factory=list)
+
+
+@torch.inference_mode()
+def evaluate_accuracy(model: nn.Module, batches: Iterable[Mapping[str, Tensor]]) -> float:
+    """Top-1 accuracy of a classifier over batches of model inputs with ``labels``, in eval mode.
+
+    Works for text (``input_ids``, ``attention_mask``) and vision (``pixel_values``)
+    batches alike. Counts are summed on the device and read once, at the end.
+    """
+    device = model_device(model)
+    was_training = model.training
+    model.eval()
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    total = 0
+    try:
+        for batch in batches:
+            inputs = {k: v.to(device) for k, v in batch.items() if k != "labels"}
+            labels = batch["labels"].to(device)
+            correct += (model(**inputs).logits.argmax(-1) == labels).sum()
+            total += len(labels)
+    finally:
+        model.train(was_training)
+    if total == 0:
+        raise ValueError("no examples to evaluate: the batches are empty")
+    return int(correct) / total
+
+
+@dataclass
+class TeacherCache:
+    """A frozen teacher's outputs on a training set, computed once.
+
+    The teacher runs in eval mode, so its outputs for an example do not change
+    between epochs or between the runs of a comparison: caching them removes the
+    teacher's forward pass from every training step.
+
+    Attributes:
+        logits: (N, K) for the N examples, in order.
+        blocks: block number (``hidden_states`` index) -> (N, ...) outputs: text
+            (N, L_max, C), positions past an example's length holding padding
+            outputs that the losses mask; vision (N, C, H, W) patch-grid maps.
+    """
+
+    logits: Tensor
+    blocks: dict[int, Tensor] = field(default_factory=dict)
+
+    @classmethod
+    def from_batches(cls, outputs: Iterable[tuple[Tensor, Mapping[int, Tensor]]]) -> TeacherCache:
+        """Concatenate per-batch (logits (B, K), {block: (B, ...)}) in float32.
+
+        Token sequences (B, L, C) of different lengths are padded to the longest.
+        """
+        logits, per_block = [], {}
+        for batch_logits, feats in outputs:
+            logits.append(batch_logits.float())
+            for b, t in feats.items():
+                per_block.setdefault(b, []).append(t.float())
+        if not logits:
+            raise ValueError("no batches to cache: the training split is empty")
+        blocks = {}
+        for b, parts in per_block.items():
+            if parts[0].dim() == 3:  # (B, L, C): pad the token axis
+                width = max(p.shape[1] for p in parts)
+                parts = [nn.functional.pad(p, (0, 0, 0, width - p.shape[1])) for p in parts]
+            blocks[b] = torch.cat(parts)
+        return cls(torch.cat(logits), blocks)
+
+    def lookup(self, index: Tensor, length: int | None = None) -> tuple[Tensor, dict[int, Tensor]]:
+        """Logits (B, K) and {block: (B, ...)} of examples ``index`` (B,).
+
+        ``length`` cuts token sequences to a batch's padded length.
+        """
+        index = index.to(self.logits.device)
+        out = {}
+        for b, t in self.blocks.items():
+            if length is not None and t.dim() == 3:
+                if length > t.shape[1]:
+                    raise ValueError(f"a batch of {length} tokens is longer than the cached {t.shape[1]}")
+                out[b] = t[index, :length]
+            else:
+                out[b] = t[index]
+        return self.logits[index], out
+
+
+class LinkedTeacher:
+    """The teacher's side of a mapping: which teacher blocks to combine, and how.
+
+    ``combine(blocks)`` takes anything indexable by block number (a
+    ``hidden_states`` tuple, or a TeacherCache lookup) and returns one tensor per
+    link, stacked: the weighted sum of its teacher blocks, computed for all links
+    in one tensor contraction (links, used) x (used, ...) -> (links, ...).
+    """
+
+    def __init__(self, mapping: LayerMapping, n_teacher: int) -> None:
+        full = mapping.teacher_weight_matrix(n_teacher)  # (links, N + 1)
+        self.columns = [i for i in range(n_teacher + 1) if bool(full[:, i].any())]
+        self.weights = full[:, self.columns]  # (links, used)
+        self.student_blocks = mapping.student_blocks
+
+    def combine(self, blocks: Sequence[Tensor] | Mapping[int, Tensor]) -> Tensor:
+        used = torch.stack([blocks[i] for i in self.columns])  # (used, B, ...)
+        w = self.weights.to(device=used.device, dtype=used.dtype)
+        return torch.tensordot(w, used, dims=1)  # (links, B, ...)
+
+
+def training_arguments(train: TrainConfig, out_dir: str | os.PathLike, n_train: int, **extra: Any):
+    """``transformers.TrainingArguments`` for a TrainConfig and a training set of n_train examples."""
+    mixed = torch.cuda.is_available() if train.mixed_precision is None else train.mixed_precision
+    bf16 = mixed and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    fp16 = mixed and torch.cuda.is_available() and not bf16
+    steps_per_epoch = math.ceil(n_train / train.batch_size)
+    checkpoints = {"save_strategy": "epoch", "save_total_limit": 1} if train.checkpoints else {}
+    return TrainingArguments(
+        output_dir=str(out_dir),
+        num_train_epochs=train.epochs,
+        learning_rate=train.lr,
+        per_device_train_batch_size=train.batch_size,
+        per_device_eval_batch_size=max(train.batch_size, 64),
+        warmup_steps=math.ceil(train.warmup_ratio * train.epochs * steps_per_epoch),
+        weight_decay=train.weight_decay,
+        seed=train.seed,
+        bf16=bf16,
+        fp16=fp16,
+        report_to="none",
+        disable_tqdm=not train.progress,
+        logging_strategy="epoch",
+        save_strategy=checkpoints.pop("save_strategy", "no"),
+        eval_strategy="no",
+        dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        **checkpoints,
+        **extra,
+    )
+
+
+def quiet_trainer(trainer: Any, progress: bool) -> None:
+    """Without progress bars the Trainer prints every log dict; keep it quiet instead."""
+    if not progress:
+        trainer.remove_callback(PrinterCallback)
+
+
+def warmup_cosine(total_steps: int, warmup: float) -> Callable[[int], float]:
+    """LR factor: linear warm-up over the first ``warmup`` fraction of steps, then cosine to 0."""
+    warm = max(1, int(warmup * total_steps))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        progress = (step - warm) / max(1, total_steps - warm)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def fit_tensors(
+    model: nn.Module,
+    n_train: int,
+    step: Callable[[Tensor], dict[str, Tensor]],
+    train: TrainConfig,
+) -> tuple[list[dict[str, float]], int]:
+    """AdamW + warm-up/cosine over shuffled index batches; ``step(idx)`` returns the loss terms.
+
+    ``step`` gets the indices (batch_size,) of one batch on the model's device and
+    returns a dict with ``LOSS_KEYS``. Loss terms are summed on the device and read
+    back once, at the end. Returns (one log dict per epoch, optimiser steps taken).
+    """
+    epochs = int(train.epochs)
+    if epochs != train.epochs or epochs < 1:
+        raise ValueError(f"epochs must be a whole number >= 1 for this loop, got {train.epochs}")
+    steps_per_epoch = n_train // train.batch_size
+    if steps_per_epoch < 1:
+        raise ValueError(f"batch_size {train.batch_size} is larger than the {n_train} training samples")
+    device = model_device(model)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, warmup_cosine(epochs * steps_per_epoch, train.warmup_ratio)
+    )
+    shuffle = torch.Generator().manual_seed(train.seed)
+    torch.manual_seed(train.seed)  # dropout
+    epoch_sums = []
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(n_train, generator=shuffle).to(device)
+        sums = torch.zeros(len(LOSS_KEYS), device=device)
+        for i in range(steps_per_epoch):
+            terms = step(order[i * train.batch_size : (i + 1) * train.batch_size])
+            optimizer.zero_grad(set_to_none=True)
+            terms["total"].backward()
+            optimizer.step()
+            scheduler.step()
+            sums += torch.stack([terms[k].detach() for k in LOSS_KEYS])
+        epoch_sums.append(sums / steps_per_epoch)
+    model.eval()
+    means = torch.stack(epoch_sums).cpu().tolist()  # (epochs, terms): one host sync
+    log = [
+        {
+            "epoch": e + 1,
+            "loss": row[0],
+            **{f"loss_{k}": v for k, v in zip(LOSS_KEYS[1:], row[1:], strict=True)},
+        }
+        for e, row in enumerate(means)
+    ]
+    return log, epochs * steps_per_epoch
