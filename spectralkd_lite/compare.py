@@ -175,6 +175,9 @@ class Comparison:
                 f"| {r['variant']} | {100 * r['mean']:.2f} ± {100 * r['std']:.2f} | "
                 f"{100 * r['min']:.2f} – {100 * r['max']:.2f} | {r['n']} | {r['seconds']:.1f} | {r['layers']} |"
             )
+        n_test = self.meta.get("test_examples")
+        if n_test:
+            lines.append(f"\nTest set: {n_test} examples; one example = {100 / n_test:.2f} points.")
         return "\n".join(lines)
 
     def to_csv(self) -> str:
@@ -218,30 +221,34 @@ class Comparison:
         return paths
 
     def plot(self, ax: Any = None, title: str | None = None):
-        """Test accuracy per variant: mean (bar), each seed (dots), references (dashed lines)."""
+        """Test accuracy per variant: mean ± std (point and whiskers), each seed (dots), the seed
+        range (a thin line), references (dashed lines).
+
+        No bars: the axis is zoomed to the data and the references, so a bar's length
+        from the axis edge would mean nothing; the test-set resolution (one example in
+        points) is in the label when ``meta["test_examples"]`` is known.
+        """
         rows = self.summary()
         fig, ax = figure_axes(ax, (7.5, 0.45 * len(rows) + 1.6))
         names = [r["variant"] for r in rows]
-        y = list(range(len(rows)))
-        ax.barh(
-            y,
-            [100 * r["mean"] for r in rows],
-            xerr=[100 * r["std"] for r in rows],
-            color="tab:blue",
-            alpha=0.6,
-        )
-        for i, name in enumerate(names):
-            accs = [100 * r.test_accuracy for r in self.runs if r.name == name]
-            ax.plot(accs, [i] * len(accs), "k.", ms=6)
+        for i, row in enumerate(rows):
+            ax.plot([100 * row["min"], 100 * row["max"]], [i, i], color="tab:blue", alpha=0.35, lw=6)
+            ax.errorbar(100 * row["mean"], i, xerr=100 * row["std"], fmt="o", color="tab:blue", capsize=4)
+            accs = [100 * r.test_accuracy for r in self.runs if r.name == row["variant"]]
+            ax.plot(accs, [i + 0.22] * len(accs), "k.", ms=5)
         colors = ["tab:red", "tab:green", "tab:purple"]
         for (name, acc), color in zip(self.references.items(), colors, strict=False):
             ax.axvline(100 * acc, ls="--", color=color, label=name)
-        ax.set_yticks(y, names)
-        ax.invert_yaxis()
+        ax.set_yticks(range(len(rows)), names)
+        ax.set_ylim(len(rows) - 0.5, -0.5)
         lo = min([100 * r["min"] for r in rows] + [100 * a for a in self.references.values()])
         hi = max([100 * r["max"] for r in rows] + [100 * a for a in self.references.values()])
         ax.set_xlim(max(0.0, lo - 0.1 * (hi - lo + 1) - 1), min(100.0, hi + 0.1 * (hi - lo + 1) + 1))
-        ax.set_xlabel("test accuracy (%): bar = mean ± std over seeds, dots = seeds")
+        label = "test accuracy (%): point = mean ± std, band = seed range, dots = seeds"
+        n_test = self.meta.get("test_examples")
+        if n_test:
+            label += f"\none test example = {100 / n_test:.2f} points"
+        ax.set_xlabel(label)
         if self.references:
             ax.legend(loc="lower right", fontsize="small")
         if title:
@@ -303,6 +310,7 @@ def run_comparison(
                 on_run(run)
     comparison.meta.update(
         {
+            "test_examples": len(data.test),
             "n_student_blocks": student.n_student_blocks,
             "init_from": list(student.init_from or []),
             "freeze_embeddings": student.freeze_embeddings,

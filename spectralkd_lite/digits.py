@@ -495,7 +495,13 @@ def run_vision_comparison(
     uses_teacher = any(v.config.uses_teacher for v in variants)
     cache = vision_teacher_cache(teacher, splits.x_train, sorted(blocks)) if uses_teacher else None
     device = model_device(teacher)
-    meta = {"seeds": list(seeds), "student": asdict(student_config), "epochs": train.epochs, "lr": train.lr}
+    meta = {
+        "test_examples": len(splits.y_test),
+        "seeds": list(seeds),
+        "student": asdict(student_config),
+        "epochs": train.epochs,
+        "lr": train.lr,
+    }
     comparison = Comparison(meta=meta)
     for variant in variants:
         for seed in seeds:

@@ -202,6 +202,8 @@ def test_comparison_table(small, tmp_path):
     assert rows[0]["steps"] == math.ceil(len(data.train) / 32)
     md = comp.to_markdown()
     assert "TF-IDF (reference)" in md and "| no KD |" in md
+    n_test = len(data.test)
+    assert f"Test set: {n_test} examples; one example = {100 / n_test:.2f} points." in md
     paths = comp.save(tmp_path)
     assert paths["figure"].stat().st_size > 1000
     assert (tmp_path / "results.csv").read_text().splitlines()[
