@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 
 from .baselines import tfidf_baseline
 from .config import DistillConfig, StudentConfig, TrainConfig
-from .distill import distill, text_teacher_cache
+from .distill import CACHE_BUDGET_BYTES, distill, text_teacher_cache
 from .io import csv_text, save_figure_atomic, write_json_atomic, write_text_atomic
 from .mapping import resolve
 from .plots import figure_axes
@@ -240,7 +240,7 @@ class Comparison:
         for (name, acc), color in zip(self.references.items(), colors, strict=False):
             ax.axvline(100 * acc, ls="--", color=color, label=name)
         ax.set_yticks(range(len(rows)), names)
-        ax.set_ylim(len(rows) - 0.5, -0.5)
+        ax.set_ylim(max(len(rows), 1) - 0.5, -0.5)
         lo = min([100 * r["min"] for r in rows] + [100 * a for a in self.references.values()])
         hi = max([100 * r["max"] for r in rows] + [100 * a for a in self.references.values()])
         ax.set_xlim(max(0.0, lo - 0.1 * (hi - lo + 1) - 1), min(100.0, hi + 0.1 * (hi - lo + 1) + 1))
@@ -293,6 +293,11 @@ def run_comparison(
             {t for v in variants if v.config.uses_features for t in v.config.mapping.teacher_blocks}
         )
         cache = text_teacher_cache(teacher, data.train, tokenizer, blocks, train.max_length)
+        comparison.meta["teacher_cache"] = (
+            f"{cache.nbytes / 2**20:.0f} MiB, blocks {blocks}"
+            if cache is not None
+            else f"off: over the {CACHE_BUDGET_BYTES / 2**30:g} GiB budget, the teacher ran in every step"
+        )
     for variant in variants:
         for seed in seeds:
             _, run = distill(

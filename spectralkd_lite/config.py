@@ -49,7 +49,10 @@ class DistillConfig:
     feature loss (the paper's w_fft); feature: one of ``FEATURE_KINDS`` (text:
     ``TEXT_FEATURE_KINDS``); magnitude_axis: "tokens" or "channels" for the
     magnitude loss; label_smoothing: CE's; mapping: student <- teacher block links
-    the feature loss aligns (needed when beta > 0).
+    the feature loss aligns (needed when beta > 0); normalize: each link's feature
+    loss is divided by the loss of an all-zero student against that teacher layer,
+    so beta weighs a relative error that starts near 1 for every loss form and
+    layer (False: the raw loss, the paper's w_fft on the spectral loss).
     """
 
     alpha: float = 0.9
@@ -59,6 +62,7 @@ class DistillConfig:
     magnitude_axis: str = "tokens"
     label_smoothing: float = 0.1
     mapping: LayerMapping | None = None
+    normalize: bool = True
 
     def __post_init__(self) -> None:
         _check_finite("alpha", self.alpha, 0.0, 1.0)
@@ -92,6 +96,7 @@ class DistillConfig:
             "magnitude_axis": self.magnitude_axis,
             "label_smoothing": self.label_smoothing,
             "mapping": self.mapping.spec() if self.mapping is not None else None,
+            "normalize": self.normalize,
         }
 
 

@@ -294,7 +294,12 @@ def vision_step_losses(
         )
         targets = [_linked_target(link, teacher_outputs[1]) for link in links]
         feature = feature_loss(
-            maps, targets, config.feature, channel_dim=1, magnitude_axis=config.magnitude_axis
+            maps,
+            targets,
+            config.feature,
+            channel_dim=1,
+            magnitude_axis=config.magnitude_axis,
+            normalize=config.normalize,
         )
     else:
         logits = student(pixel_values=pixel_values).logits
@@ -453,12 +458,14 @@ def vision_variants(mapping: LayerMapping, *, alpha: float = 0.9, beta: float = 
     return [
         Variant("no KD", DistillConfig(alpha=0.0)),
         Variant("logit KD", DistillConfig(alpha=alpha)),
+        # the paper's form: beta (w_fft) on the raw, unnormalised feature loss
         Variant(
             "logit KD + spectral",
-            DistillConfig(alpha=alpha, beta=beta, feature="spectral_2d", mapping=mapping),
+            DistillConfig(alpha=alpha, beta=beta, feature="spectral_2d", mapping=mapping, normalize=False),
         ),
         Variant(
-            "logit KD + feature MSE", DistillConfig(alpha=alpha, beta=beta, feature="mse", mapping=mapping)
+            "logit KD + feature MSE",
+            DistillConfig(alpha=alpha, beta=beta, feature="mse", mapping=mapping, normalize=False),
         ),
     ]
 

@@ -30,15 +30,39 @@ from .losses import distillation_loss, feature_loss
 from .text import text_batches, train_and_score, trainer_inputs
 from .training import LinkedTeacher, RunResult, TeacherCache
 
+# The most memory a text TeacherCache may take; a larger one is not built (the teacher runs per step).
+CACHE_BUDGET_BYTES = 2 * 2**30
+
+
+def text_teacher_cache_bytes(
+    split: IntentSplit, tokenizer: Any, n_blocks: int, width: int, max_length: int
+) -> int:
+    """The memory a text TeacherCache of ``n_blocks`` blocks would take: float16 blocks, float32 logits."""
+    lengths = [
+        len(ids) for ids in tokenizer(split.texts, truncation=True, max_length=max_length)["input_ids"]
+    ]
+    return len(lengths) * (max(lengths, default=0) * width * n_blocks * 2 + split.num_labels * 4)
+
 
 def text_teacher_cache(
-    teacher: nn.Module, split: IntentSplit, tokenizer: Any, blocks: list[int], max_length: int = 64
-) -> TeacherCache:
+    teacher: nn.Module,
+    split: IntentSplit,
+    tokenizer: Any,
+    blocks: list[int],
+    max_length: int = 64,
+    budget: int = CACHE_BUDGET_BYTES,
+) -> TeacherCache | None:
     """Run ``teacher`` over a split once (inference mode, on its device): logits and ``blocks``.
 
     ``blocks`` are hidden_states indices (block numbers; 0 = embeddings) to keep,
-    e.g. the union of the teacher blocks of every mapping a comparison uses.
+    e.g. the union of the teacher blocks of every mapping a comparison uses; they are
+    kept in float16 on the teacher's device. Returns None, without running the
+    teacher, when the cache would take more than ``budget`` bytes: the teacher then
+    runs in every step instead.
     """
+    width = int(teacher.config.hidden_size)
+    if text_teacher_cache_bytes(split, tokenizer, len(blocks), width, max_length) > budget:
+        return None
     device = model_device(teacher)
     was_training = teacher.training
     teacher.eval()
@@ -51,7 +75,7 @@ def text_teacher_cache(
 
     try:
         with torch.inference_mode():
-            return TeacherCache.from_batches(outputs())
+            return TeacherCache.from_batches(outputs(), dtype=torch.float16)
     finally:
         teacher.train(was_training)
 
@@ -101,7 +125,12 @@ def distill_step_losses(
             s_layers = [out.hidden_states[j] for j in linked.student_blocks]
             mask = inputs.get("attention_mask")
             feature = feature_loss(
-                s_layers, list(t_layers), config.feature, mask, magnitude_axis=config.magnitude_axis
+                s_layers,
+                list(t_layers),
+                config.feature,
+                mask,
+                magnitude_axis=config.magnitude_axis,
+                normalize=config.normalize,
             )
     losses = distillation_loss(
         out.logits,
@@ -120,7 +149,7 @@ class DistillationTrainer(Trainer):
     """A transformers Trainer whose loss is the distillation objective.
 
     The teacher is frozen, in eval mode, on the student's device, run under no_grad
-    (in bf16 when training in bf16). The mapping is validated against both models
+    (in the Trainer's autocast when training in bf16 or fp16; its weights are never cast). The mapping is validated against both models
     when the trainer is built. Each term (ce, kd, feature) is summed on the device
     and logged, averaged, at every logging step: no host sync per batch.
     Everything else (progress, evaluation, checkpoints and resume, mixed precision,
@@ -152,14 +181,18 @@ class DistillationTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.teacher = None
         if teacher is not None and self.distill.uses_teacher:
+            # Moved to the student's device, never cast: under mixed precision the Trainer's
+            # autocast runs its forward in bf16 / fp16, and the caller's teacher keeps its weights.
             teacher = teacher.to(self.args.device)
-            if self.args.bf16:
-                teacher = teacher.to(torch.bfloat16)
             teacher.eval()
             teacher.requires_grad_(False)
             self.teacher = teacher
         self._term_sums: dict[str, Tensor] = {}
         self._term_count = 0
+
+    # compute_loss returns a mean over the micro-batch, so under gradient accumulation the Trainer
+    # divides it by the number of micro-batches (it would not, for a model whose forward takes **kwargs).
+    loss_is_scaled_for_ga = False
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: D102
         cache = self.teacher_cache if model.training else None  # cached outputs are of the training split

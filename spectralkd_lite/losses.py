@@ -91,23 +91,38 @@ def _check_tokens(student: Tensor, teacher: Tensor, mask: Tensor | None, what: s
     return mask.to(device=student.device, dtype=torch.float32)
 
 
-def _trim_to_real(student: Tensor, teacher: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
-    """Zero padded tokens in both sequences and drop trailing all-padding columns.
+def _token_rfft_error(student: Tensor, teacher: Tensor, mask: Tensor | None, magnitude: bool) -> Tensor:
+    """Squared error between the ortho rffts over the token axis, each sequence over its own real tokens.
 
-    (B, L, C) -> (B, n, C), n = 1 + the last position that is real in any sequence
-    of the batch. Trailing padding therefore never changes an FFT over the token
-    axis (a batch padded to 128 gives the loss of the same batch padded to its
-    longest sequence). Reading n costs one host sync.
+    Per sequence b with n_b real tokens (in order; left or right padding alike):
+    F_b = rfft(x_b[real tokens], dim=tokens, norm="ortho"), (n_b // 2 + 1, C), and
+    e_b = mean over bins and channels (and re/im) of the squared difference (of |F|
+    when ``magnitude``). The result is the mean of e_b weighted by n_b, so it does
+    not depend on how much padding the batch carries or which sequences share it.
+    One FFT per distinct length in the batch (reading the lengths is one host sync).
     """
     s, t = student.float(), teacher.float()
     if mask is None:
-        return s, t
-    real_columns = (mask > 0).any(0).nonzero()
-    if real_columns.numel() == 0:
+        lengths = torch.full((s.shape[0],), s.shape[1], device=s.device)
+    else:
+        real = mask > 0
+        lengths = real.sum(1)
+        # move each sequence's real tokens to the front, in order (a stable sort of "is padding")
+        order = torch.sort((~real).to(torch.int8), dim=1, stable=True).indices[..., None].expand_as(s)
+        s, t = s.gather(1, order), t.gather(1, order)
+    total, weight = s.new_zeros(()), 0
+    for n in lengths.unique().tolist():  # sequences of one length share an FFT
+        if n == 0:
+            continue
+        rows = (lengths == n).nonzero().squeeze(1)
+        fs = torch.fft.rfft(s[rows, :n], dim=1, norm="ortho")
+        ft = torch.fft.rfft(t[rows, :n], dim=1, norm="ortho")
+        diff = fs.abs() - ft.abs() if magnitude else torch.view_as_real(fs) - torch.view_as_real(ft)
+        total = total + diff.square().flatten(1).mean(1).sum() * n
+        weight += n * len(rows)
+    if weight == 0:
         raise ValueError("the attention mask is all padding: no real token to compare")
-    n = int(real_columns.max()) + 1
-    m = mask[:, :n, None]
-    return s[:, :n] * m, t[:, :n] * m
+    return total / weight
 
 
 def _masked_token_mean(err: Tensor, mask: Tensor | None) -> Tensor:
@@ -233,11 +248,12 @@ def spectral_loss_2d(student_map: Tensor, teacher_map: Tensor) -> Tensor:
 def spectral_loss_tokens(student: Tensor, teacher: Tensor, mask: Tensor | None = None) -> Tensor:
     """1-D analogue of the spatial loss for text: rfft over the token axis.
 
-        x' = x * mask (padding zeroed in both), trimmed to the batch's last real position n
-        F  = rfft(x', dim=1 (tokens), norm="ortho")       # (B, n // 2 + 1, C)
-        L  = mean((view_as_real(F_S) - view_as_real(F_T)) ** 2)
+        F_b = rfft(x_b[real tokens], dim=tokens, norm="ortho")   # (n_b // 2 + 1, C) per sequence
+        e_b = mean((view_as_real(F_S,b) - view_as_real(F_T,b)) ** 2)
+        L   = sum_b n_b * e_b / sum_b n_b                        # weighted by real tokens
 
-    Appending padding does not change the loss (see ``_trim_to_real``).
+    Each sequence is transformed over its own n_b real tokens, so the loss does not
+    depend on how much padding a batch carries (see ``_token_rfft_error``).
 
     Args:
         student, teacher: (B, L, C), channel-aligned.
@@ -248,10 +264,7 @@ def spectral_loss_tokens(student: Tensor, teacher: Tensor, mask: Tensor | None =
     """
     m = _check_tokens(student, teacher, mask, "spectral_loss_tokens")
     with _no_autocast(student):
-        s, t = _trim_to_real(student, teacher, m)
-        fs = torch.fft.rfft(s, dim=1, norm="ortho")
-        ft = torch.fft.rfft(t, dim=1, norm="ortho")
-        return F.mse_loss(torch.view_as_real(fs), torch.view_as_real(ft))
+        return _token_rfft_error(student, teacher, m, magnitude=False)
 
 
 def spectral_loss_channels(student: Tensor, teacher: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -279,7 +292,7 @@ def magnitude_loss(
 ) -> Tensor:
     """Magnitude-only variant: MSE of |rfft| (phase ignored).
 
-        axis="tokens":   |rfft(x * mask, dim=1, norm="ortho")|, trimmed as in spectral_loss_tokens
+        axis="tokens":   |rfft(x_b[real tokens], dim=1, norm="ortho")| per sequence, as in spectral_loss_tokens
         axis="channels": |rfft(x, dim=-1, norm="ortho")|, averaged over real tokens
 
     Args:
@@ -295,10 +308,7 @@ def magnitude_loss(
     m = _check_tokens(student, teacher, mask, "magnitude_loss")
     with _no_autocast(student):
         if axis == "tokens":
-            s, t = _trim_to_real(student, teacher, m)
-            return F.mse_loss(
-                torch.fft.rfft(s, dim=1, norm="ortho").abs(), torch.fft.rfft(t, dim=1, norm="ortho").abs()
-            )
+            return _token_rfft_error(student, teacher, m, magnitude=True)
         fs = torch.fft.rfft(student.float(), dim=-1, norm="ortho").abs()
         ft = torch.fft.rfft(teacher.float(), dim=-1, norm="ortho").abs()
         return _masked_token_mean((fs - ft).square(), m)
@@ -362,6 +372,7 @@ def feature_loss(
     channel_dim: int | None = None,
     magnitude_axis: str = "tokens",
     projections: Sequence[nn.Module] | None = None,
+    normalize: bool = False,
 ) -> Tensor:
     """Average a feature loss over aligned (student, teacher) layer pairs.
 
@@ -381,6 +392,12 @@ def feature_loss(
         channel_dim: channel axis for alignment; default 1 for "spectral_2d", else -1.
         magnitude_axis: "tokens" or "channels", for kind "magnitude".
         projections: optional learned student -> teacher projections, one per pair.
+        normalize: divide each pair's loss by the same loss of an all-zero student
+            against that teacher layer (its energy as this loss form sees it; no
+            gradient flows through it). Every loss form and every layer then starts
+            near 1 for an untrained student and reads as a relative error, so one
+            beta means the same for all of them; for ``mse`` it is the error over
+            the teacher layer's mean square.
 
     Returns:
         A 0-d float32 tensor: (1 / pairs) * sum of the pair losses.
@@ -423,7 +440,11 @@ def feature_loss(
         if projections is not None:
             s = projections[i](s)
         s, t = align_channels(s, t, cdim)
-        per_pair.append(fn(s, t))
+        loss = fn(s, t)
+        if normalize:
+            with torch.no_grad():
+                loss = loss / fn(torch.zeros_like(t), t).clamp_min(torch.finfo(torch.float32).tiny)
+        per_pair.append(loss)
     return torch.stack(per_pair).mean()
 
 

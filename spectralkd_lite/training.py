@@ -94,16 +94,19 @@ class TeacherCache:
     blocks: dict[int, Tensor] = field(default_factory=dict)
 
     @classmethod
-    def from_batches(cls, outputs: Iterable[tuple[Tensor, Mapping[int, Tensor]]]) -> TeacherCache:
-        """Concatenate per-batch (logits (B, K), {block: (B, ...)}) in float32.
+    def from_batches(
+        cls, outputs: Iterable[tuple[Tensor, Mapping[int, Tensor]]], dtype: torch.dtype = torch.float32
+    ) -> TeacherCache:
+        """Concatenate per-batch (logits (B, K), {block: (B, ...)}): logits in float32, blocks in ``dtype``.
 
         Token sequences (B, L, C) of different lengths are padded to the longest.
+        ``dtype=torch.float16`` halves the memory of the blocks (``lookup`` returns float32).
         """
         logits, per_block = [], {}
         for batch_logits, feats in outputs:
             logits.append(batch_logits.float())
             for b, t in feats.items():
-                per_block.setdefault(b, []).append(t.float())
+                per_block.setdefault(b, []).append(t.to(dtype))
         if not logits:
             raise ValueError("no batches to cache: the training split is empty")
         blocks = {}
@@ -125,10 +128,15 @@ class TeacherCache:
             if length is not None and t.dim() == 3:
                 if length > t.shape[1]:
                     raise ValueError(f"a batch of {length} tokens is longer than the cached {t.shape[1]}")
-                out[b] = t[index, :length]
+                out[b] = t[index, :length].float()
             else:
-                out[b] = t[index]
+                out[b] = t[index].float()
         return self.logits[index], out
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the cache, in bytes."""
+        return self.logits.nbytes + sum(t.nbytes for t in self.blocks.values())
 
 
 class LinkedTeacher:
@@ -177,6 +185,8 @@ def training_arguments(train: TrainConfig, out_dir: str | os.PathLike, n_train: 
         eval_strategy="no",
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
+        # keep every column of our datasets: ``example_index`` is how a TeacherCache is read
+        remove_unused_columns=False,
         **checkpoints,
         **extra,
     )

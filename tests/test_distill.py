@@ -69,7 +69,8 @@ def test_step_losses_match_the_formula(small):
         tt = np.mean([t.hidden_states[i].double().numpy() for i in tb], axis=0)
         tt = tt.reshape(*tt.shape[:2], 16, 2).mean(-1)
         ss = out.hidden_states[sb].detach().double().numpy()
-        feats.append(((ss - tt) ** 2)[mask].mean())
+        # normalized (the default): the error over the teacher layer's mean square, both over real tokens
+        feats.append(((ss - tt) ** 2)[mask].mean() / (tt**2)[mask].mean())
     feat = np.mean(feats)
     losses = {k: v.detach() for k, v in losses.items()}
     assert float(losses["ce"]) == pytest.approx(ce, rel=1e-4)
@@ -97,10 +98,16 @@ def test_teacher_is_frozen_and_student_learns(small):
     assert {"loss_ce", "loss_kd", "loss_feature"} <= set(run.log[-1])
     assert run.log[-1]["loss_feature"] > 0
     assert run.steps == 2 * math.ceil(len(data.train) / 16)
-    correct = sum(
-        int((student(**{k: v for k, v in b.items() if k != "labels"}).logits.argmax(-1) == b["labels"]).sum())
-        for b in text_batches(data.test, tok)
-    )
+    student.eval()  # no dropout, as in evaluation
+    with torch.no_grad():
+        correct = sum(
+            int(
+                (
+                    student(**{k: v for k, v in b.items() if k != "labels"}).logits.argmax(-1) == b["labels"]
+                ).sum()
+            )
+            for b in text_batches(data.test, tok)
+        )
     assert run.test_accuracy == pytest.approx(correct / len(data.test))
 
 

@@ -118,13 +118,24 @@ def test_parseval_ratio_on_a_14x14_grid():
 # ---------------------------------------------------------------- text forms
 
 
+def per_sequence_token_loss(s, t, mask, transform):
+    """Independent reference: each sequence's own real tokens through numpy's rfft, errors averaged
+    over bins and channels, then the sequences weighted by their number of real tokens."""
+    losses, weights = [], []
+    for b in range(len(s)):
+        real = mask[b]
+        err = (
+            transform(np.fft.rfft(s[b][real], axis=0, norm="ortho"))
+            - transform(np.fft.rfft(t[b][real], axis=0, norm="ortho"))
+        ) ** 2
+        losses.append(err.mean())
+        weights.append(real.sum())
+    return np.average(losses, weights=weights)
+
+
 def test_spectral_loss_tokens_matches_numpy_and_ignores_padding():
     s, t, mask = token_pair()
-    m = mask[..., None]
-    n = 9  # the longest sequence
-    fs = np.fft.rfft((s * m)[:, :n], axis=1, norm="ortho")
-    ft = np.fft.rfft((t * m)[:, :n], axis=1, norm="ortho")
-    expected = np.mean((stacked(fs) - stacked(ft)) ** 2)
+    expected = per_sequence_token_loss(s, t, mask, stacked)
     got = spectral_loss_tokens(t64(s), t64(t), t64(mask))
     assert float(got) == pytest.approx(expected, rel=1e-5)
     s2, t2, m2 = pad_more(s, t, mask)
@@ -134,6 +145,19 @@ def test_spectral_loss_tokens_matches_numpy_and_ignores_padding():
         (stacked(np.fft.rfft(s, axis=1, norm="ortho")) - stacked(np.fft.rfft(t, axis=1, norm="ortho"))) ** 2
     )
     assert float(spectral_loss_tokens(t64(s), t64(t))) == pytest.approx(full, rel=1e-5)
+
+
+@pytest.mark.parametrize("loss", [spectral_loss_tokens, magnitude_loss, hidden_mse, spectral_loss_channels])
+def test_text_losses_do_not_depend_on_the_batch_fill(loss):
+    """A short sequence's loss is the same alone, beside a long one, or left-padded."""
+    s, t, mask = token_pair()
+    short = slice(2, 3)  # 2 real tokens of 9
+    alone = loss(t64(s[short, :2]), t64(t[short, :2]), t64(mask[short, :2]))
+    with_long = loss(t64(s[[0, 2]]), t64(t[[0, 2]]), t64(mask[[0, 2]]))
+    long_alone = loss(t64(s[:1]), t64(t[:1]), t64(mask[:1]))
+    assert float(with_long) == pytest.approx((9 * float(long_alone) + 2 * float(alone)) / 11, rel=1e-6)
+    left = np.roll(s[short], 7, axis=1), np.roll(t[short], 7, axis=1), np.roll(mask[short], 7, axis=1)
+    assert float(loss(*map(t64, left))) == pytest.approx(float(alone), rel=1e-6)
 
 
 def test_spectral_loss_channels_matches_numpy_and_ignores_padding():
@@ -152,10 +176,7 @@ def test_spectral_loss_channels_matches_numpy_and_ignores_padding():
 def test_magnitude_loss_matches_numpy_and_ignores_padding(axis):
     s, t, mask = token_pair()
     if axis == "tokens":
-        m = mask[..., None]
-        fs = np.abs(np.fft.rfft(s * m, axis=1, norm="ortho"))
-        ft = np.abs(np.fft.rfft(t * m, axis=1, norm="ortho"))
-        expected = np.mean((fs - ft) ** 2)
+        expected = per_sequence_token_loss(s, t, mask, np.abs)
     else:
         err = (
             np.abs(np.fft.rfft(s, axis=-1, norm="ortho")) - np.abs(np.fft.rfft(t, axis=-1, norm="ortho"))

@@ -246,18 +246,26 @@ def _objective_numpy(s_logits, t_logits, labels, s_maps, t_maps, config):
         t = t.reshape(b, s.shape[1], c_t // s.shape[1], h, w).mean(
             2
         )  # average-pool channels to the student's
-        diff = np.fft.rfft2(s, norm="ortho") - np.fft.rfft2(t, norm="ortho")
-        pair_losses.append(np.mean(np.concatenate([diff.real.ravel() ** 2, diff.imag.ravel() ** 2])))
+
+        def stacked_mse(f):
+            return np.mean(np.concatenate([f.real.ravel() ** 2, f.imag.ravel() ** 2]))
+
+        ft = np.fft.rfft2(t, norm="ortho")
+        loss = stacked_mse(np.fft.rfft2(s, norm="ortho") - ft)
+        pair_losses.append(loss / stacked_mse(ft) if config.normalize else loss)  # relative to a zero student
     feature = np.mean(pair_losses)
     return {"total": (1 - a) * ce + a * kd + beta * feature, "ce": ce, "kd": kd, "feature": feature}
 
 
-def test_cached_teacher_targets_give_the_live_teacher_loss():
+@pytest.mark.parametrize("normalize", [True, False])
+def test_cached_teacher_targets_give_the_live_teacher_loss(normalize):
     splits = small_digits(250)
     teacher = build_tiny_vit(SMALL_TEACHER, seed=0).eval()
     student = build_tiny_vit(SMALL_STUDENT, seed=1).eval()
     mapping = resolve("1:0.3*1+0.7*3, 2:4", 4, 2)  # a weighted link and a one-to-one link
-    config = DistillConfig(alpha=0.9, temperature=2.0, beta=0.2, feature="spectral_2d", mapping=mapping)
+    config = DistillConfig(
+        alpha=0.9, temperature=2.0, beta=0.2, feature="spectral_2d", mapping=mapping, normalize=normalize
+    )
     # batches of 100 (so the cache is concatenated from 3 parts) and a shuffled, non-contiguous index
     cache = vision_teacher_cache(teacher, splits.x_train, mapping.teacher_blocks, batch_size=100)
     assert sorted(cache.blocks) == [1, 3, 4] and cache.blocks[3].shape == (250, 32, 4, 4)
@@ -293,7 +301,7 @@ def test_a_short_spectral_distillation_reduces_the_loss():
     teacher = build_tiny_vit(SMALL_TEACHER, seed=0)
     train_vision_classifier(teacher, splits, replace(DIGITS_TRAIN, epochs=3))
     mapping = resolve("ushape(first=1, last=1)", 4, 2)
-    config = DistillConfig(alpha=0.9, beta=0.2, feature="spectral_2d", mapping=mapping)
+    config = DistillConfig(alpha=0.9, beta=0.2, feature="spectral_2d", mapping=mapping, normalize=False)
     train = replace(DIGITS_TRAIN, epochs=4, lr=3e-3)
     cache = vision_teacher_cache(teacher, splits.x_train, mapping.teacher_blocks)
     result = distill_vision(build_tiny_vit(SMALL_STUDENT, seed=1), cache, splits, config, train, "spectral")

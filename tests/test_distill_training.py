@@ -1,0 +1,106 @@
+"""The DistillationTrainer under the Trainer's machinery: the teacher cache is read, the teacher is
+left as it was, and gradient accumulation gives the gradient of the whole batch."""
+
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+from transformers import TrainingArguments
+
+import spectralkd_lite as skd
+from spectralkd_lite.distill import DistillationTrainer, text_teacher_cache
+from spectralkd_lite.text import trainer_inputs
+
+
+@pytest.fixture(scope="module")
+def small(small_teacher):
+    return small_teacher(8, 4, vocab_size=400, width=32)
+
+
+def count_forwards(model):
+    calls = []
+    handle = model.register_forward_hook(lambda *_: calls.append(1))
+    return calls, handle
+
+
+def test_the_cache_replaces_the_teacher_in_every_step(small):
+    teacher, tok, data = small
+    mapping = skd.resolve("uniform", 4, 2)
+    config = skd.DistillConfig(beta=0.2, feature="spectral_tokens", mapping=mapping)
+    train = skd.TrainConfig(epochs=1, batch_size=16)
+    cache = text_teacher_cache(teacher, data.train, tok, mapping.teacher_blocks)
+    assert sorted(cache.blocks) == [2, 4] and cache.blocks[2].dtype == torch.float16
+    calls, handle = count_forwards(teacher)
+    try:
+        _, cached = skd.distill(teacher, tok, data, config, train, student=skd.StudentConfig(2), cache=cache)
+        assert len(calls) == 0  # no teacher forward at all: every step read the cache
+        _, live = skd.distill(teacher, tok, data, config, train, student=skd.StudentConfig(2))
+        assert len(calls) == cached.steps == live.steps
+    finally:
+        handle.remove()
+    assert cached.log[-1]["loss_kd"] == pytest.approx(live.log[-1]["loss_kd"], rel=1e-3)
+    assert cached.log[-1]["loss_feature"] == pytest.approx(live.log[-1]["loss_feature"], rel=1e-2)
+
+
+def test_a_cache_over_the_budget_is_not_built(small):
+    teacher, tok, data = small
+    calls, handle = count_forwards(teacher)
+    try:
+        assert text_teacher_cache(teacher, data.train, tok, [2, 4], budget=1000) is None
+    finally:
+        handle.remove()
+    assert calls == []
+
+
+def test_the_teacher_keeps_its_dtype_and_weights(small, tmp_path):
+    teacher, tok, data = small
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    student = skd.make_student(teacher, skd.StudentConfig(2), seed=0)
+    inputs = trainer_inputs(student, tok, data.train, skd.TrainConfig(epochs=1, batch_size=16), tmp_path)
+    inputs["args"] = dataclasses.replace(inputs["args"], bf16=True, max_steps=2, use_cpu=True)
+    trainer = DistillationTrainer(**inputs, teacher=teacher, distill=skd.DistillConfig(alpha=0.9))
+    trainer.train()
+    for k, v in teacher.state_dict().items():
+        assert v.dtype == before[k].dtype, k
+        torch.testing.assert_close(v, before[k], msg=k)
+
+
+def sgd_step(teacher, tok, data, out_dir, batch_size, accumulation):
+    """One plain SGD step (lr 1) of a dropout-free student; returns its weight change and the logged loss."""
+    student = skd.make_student(teacher, skd.StudentConfig(2), seed=0)
+    for module in student.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0
+    start = {k: v.clone() for k, v in student.state_dict().items()}
+    inputs = trainer_inputs(student, tok, data.train, skd.TrainConfig(batch_size=batch_size), out_dir)
+    inputs["args"] = TrainingArguments(
+        output_dir=str(out_dir),
+        per_device_train_batch_size=batch_size,
+        gradient_accumulation_steps=accumulation,
+        max_steps=1,
+        learning_rate=1.0,
+        lr_scheduler_type="constant",
+        optim="sgd",
+        weight_decay=0.0,
+        report_to="none",
+        save_strategy="no",
+        remove_unused_columns=False,
+        use_cpu=True,
+        seed=0,
+    )
+    config = skd.DistillConfig(alpha=0.9, beta=0.2, feature="mse", mapping=skd.resolve("uniform", 4, 2))
+    result = DistillationTrainer(**inputs, teacher=teacher, distill=config).train()
+    change = {k: v - start[k] for k, v in student.state_dict().items() if v.is_floating_point()}
+    return change, result.training_loss
+
+
+def test_two_accumulated_half_batches_give_the_whole_batch_step(small, tmp_path):
+    teacher, tok, data = small
+    whole, whole_loss = sgd_step(teacher, tok, data, tmp_path / "whole", batch_size=8, accumulation=1)
+    halves, halves_loss = sgd_step(teacher, tok, data, tmp_path / "halves", batch_size=4, accumulation=2)
+    name = "classifier.out_proj.weight"
+    assert whole[name].abs().sum() > 0
+    # the feature term is a mean over each micro-batch's real tokens, so the halves agree to about 1%
+    torch.testing.assert_close(halves[name], whole[name], rtol=0.05, atol=1e-6)
+    assert halves_loss == pytest.approx(whole_loss, rel=0.01)
