@@ -12,14 +12,22 @@ and + spectral (spectral choice); ``--rows all`` adds the blog's mappings.
 from __future__ import annotations
 
 import argparse
+import datetime
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
 
 import torch
 
 import spectralkd_lite as skd
 from spectralkd_lite.data import load_clinc150
-from spectralkd_lite.io import write_json_atomic
+from spectralkd_lite.io import save_figure_atomic, write_json_atomic, write_text_atomic
 from spectralkd_lite.workflows import teacher_report
 
 
@@ -35,10 +43,14 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="CLINC150 data_full.json")
     parser.add_argument("--profile", default="laptop", choices=["tiny", "laptop", "full"])
     parser.add_argument("--cache", default="runs/bench", help="teacher cache folder (default: runs/bench)")
-    parser.add_argument("--out", default="runs/bench/clinc150", help="results folder")
+    parser.add_argument(
+        "--out",
+        default="benchmarks/results",
+        help="folder of clinc150.json, .md and .png (default: benchmarks/results)",
+    )
     parser.add_argument("--student-layers", type=int, default=2)
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--epochs", type=float, default=1.0, help="student epochs (default: 1)")
+    parser.add_argument("--epochs", type=float, default=2.0, help="student epochs (default: 2)")
     parser.add_argument("--lr", type=float, default=5e-4, help="student learning rate (default: 5e-4)")
     parser.add_argument(
         "--teacher-epochs", type=float, default=None, help="override the profile's teacher epochs"
@@ -69,13 +81,17 @@ def main() -> None:
     )
     print(f"torch threads {torch.get_num_threads()}, profile {args.profile}", flush=True)
 
+    walls = {}
     t0 = time.time()
     tfidf = skd.tfidf_baseline(data)
+    walls["tfidf_seconds"] = round(time.time() - t0, 1)
     print(f"TF-IDF + linear: {100 * tfidf['test_accuracy']:.2f}% ({time.time() - t0:.0f} s)", flush=True)
+    t0 = time.time()
 
     teacher, tokenizer, info = skd.get_teacher(
         args.profile, data, cache_dir=args.cache, epochs=args.teacher_epochs
     )
+    walls["teacher_seconds"] = round(time.time() - t0, 1)
     teacher_acc = skd.evaluate_accuracy(teacher, skd.text_batches(data.test, tokenizer))
     print(
         f"teacher ({info.get('base_model')}, {teacher.config.num_hidden_layers} blocks): {100 * teacher_acc:.2f}% "
@@ -94,23 +110,70 @@ def main() -> None:
         n_s, init_from=init, freeze_embeddings=init is not None and not args.train_embeddings
     )
     train = skd.TrainConfig(epochs=args.epochs, lr=args.lr, cache_teacher=not args.no_cache_teacher)
+    t1 = time.time()
     comparison = skd.run_comparison(
         teacher, tokenizer, data, variants, student, train, seeds=seeds, on_run=print_run
     )
     comparison.add_reference("teacher", teacher_acc)
     comparison.add_reference("TF-IDF + linear", tfidf["test_accuracy"])
-    comparison.meta.update({"profile": args.profile, "teacher": info, "tfidf": tfidf, "init_from": init})
+    walls["comparison_seconds"] = round(time.time() - t1, 1)
+    walls["total_seconds"] = round(time.time() - start, 1)
+    comparison.meta.update(
+        {
+            "command": "python " + " ".join(sys.argv),
+            "commit": subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+            ).stdout.strip(),
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "cpu_cores": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "profile": args.profile,
+            "data": {"train": len(data.train), "validation": len(data.validation), "test": len(data.test)},
+            "teacher": info,
+            "teacher_intensity": report.intensity,
+            "tfidf": {k: v for k, v in tfidf.items() if k != "pipeline"},
+            "student": {
+                "n_student_blocks": n_s,
+                "init_from": list(init or []),
+                "frozen_embeddings": student.freeze_embeddings,
+            },
+            "train": {"epochs": args.epochs, "lr": args.lr, "batch_size": train.batch_size},
+            "wall_seconds": walls,
+        }
+    )
     out = Path(args.out)
-    paths = comparison.save(out)
-    print()
-    print(comparison.to_markdown())
+    out.mkdir(parents=True, exist_ok=True)
     best = comparison.best()
-    print(
-        f"\nbest student: {best['variant']} {100 * best['mean']:.2f}% = "
+    summary = (
+        f"best student: {best['variant']} {100 * best['mean']:.2f}% = "
         f"{100 * best['mean'] / teacher_acc:.1f}% of the teacher's accuracy"
     )
-    print(f"total wall time {time.time() - start:.0f} s; wrote {', '.join(str(p) for p in paths.values())}")
-    write_json_atomic(out / "wall.json", {"total_seconds": round(time.time() - start, 1)})
+    header = [
+        "# CLINC150: distilling the laptop teacher into a 2-block student",
+        "",
+        f"`{comparison.meta['command']}` at commit {comparison.meta['commit']}, {comparison.meta['date']}, "
+        f"{comparison.meta['cpu_cores']} CPU cores ({comparison.meta['torch_threads']} torch threads).",
+        "",
+    ]
+    write_text_atomic(
+        out / "clinc150.md",
+        "\n".join(header) + comparison.to_markdown() + f"\n\n{summary}\n" + f"\nwall time: {walls}\n",
+    )
+    write_json_atomic(
+        out / "clinc150.json",
+        {
+            "summary": comparison.summary(),
+            "references": comparison.references,
+            "runs": [{k: v for k, v in vars(r).items() if k != "log"} for r in comparison.runs],
+            "meta": comparison.meta,
+        },
+    )
+    fig = comparison.plot(title="CLINC150, 2-block students, 3 seeds")
+    save_figure_atomic(fig, out / "clinc150.png", dpi=120)
+    print()
+    print(comparison.to_markdown())
+    print("\n" + summary)
+    print(f"total wall time {walls['total_seconds']:.0f} s; wrote {out}/clinc150.json, .md, .png")
 
 
 if __name__ == "__main__":
