@@ -159,15 +159,7 @@ def main() -> None:
         out / "clinc150.md",
         "\n".join(header) + comparison.to_markdown() + f"\n\n{summary}\n" + f"\nwall time: {walls}\n",
     )
-    write_json_atomic(
-        out / "clinc150.json",
-        {
-            "summary": comparison.summary(),
-            "references": comparison.references,
-            "runs": [{k: v for k, v in vars(r).items() if k != "log"} for r in comparison.runs],
-            "meta": comparison.meta,
-        },
-    )
+    write_json_atomic(out / "clinc150.json", comparison.to_dict())
     fig = comparison.plot(title="CLINC150, 2-block students, 3 seeds")
     save_figure_atomic(fig, out / "clinc150.png", dpi=120)
     print()

@@ -45,7 +45,6 @@ from .text import load_classifier
 from .training import RunResult
 from .workflows import (
     DEMO_STUDENT_TRAIN,
-    DEMO_TEACHER_TRAIN,
     analyze_text_model,
     demo,
     teacher_report,
@@ -97,21 +96,17 @@ def _cmd_analyze(args: argparse.Namespace) -> None:
 
 def _cmd_demo(args: argparse.Namespace) -> None:
     matplotlib.use("Agg")
-    progress = not args.quiet
-    teacher_train = dataclasses.replace(
-        DEMO_TEACHER_TRAIN, epochs=args.epochs, seed=args.seed, progress=progress
-    )
-    student_train = (
-        dataclasses.replace(DEMO_STUDENT_TRAIN, epochs=args.distill_epochs, progress=progress)
-        if args.distill_epochs > 0
-        else None
-    )
+    train = None
+    if args.student_epochs is not None:
+        profile = choose_profile(args.profile)
+        train = dataclasses.replace(DEMO_STUDENT_TRAIN[profile], epochs=args.student_epochs)
     demo(
         args.out,
-        n_teacher_blocks=args.teacher_blocks,
-        teacher_train=teacher_train,
+        profile=args.profile,
         n_student_blocks=args.student_blocks,
-        student_train=student_train,
+        seeds=tuple(args.seeds),
+        student_train=train,
+        teacher_overrides={"epochs": args.teacher_epochs} if args.teacher_epochs is not None else None,
         log=print,
     )
 
@@ -388,26 +383,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "demo",
-        help="train a small intent classifier offline, analyse it, recommend layers",
+        help="the main job: a teacher, its spectral report, and a distillation comparison",
         description=(
-            "The tiny-profile demo: a RoBERTa built from a config is trained on the built-in intent "
-            "data (a minute or two on a CPU), analysed block by block, and the most intense blocks "
-            "are recommended for a student. Writes the teacher, report and figures to --out."
+            "Fine-tune (or load from runs/) the profile's teacher on the built-in intents (laptop: the "
+            "pretrained all-MiniLM-L6-v2; tiny: a RoBERTa built from a config), analyse it block by block, "
+            "recommend teacher blocks, and compare students over seeds (no KD, logit KD, + hidden MSE, "
+            "+ spectral on the uniform and on the recommended blocks) beside TF-IDF and the teacher. "
+            "Writes the report, figures and the comparison to --out."
         ),
     )
     p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
-    p.add_argument("--teacher-blocks", type=_positive_int, default=6, help="teacher blocks (default: 6)")
-    p.add_argument("--epochs", type=float, default=20, help="training epochs (default: 20)")
     p.add_argument(
-        "--student-blocks", type=_positive_int, default=4, help="student blocks to recommend for (default: 4)"
+        "--profile",
+        choices=PROFILES,
+        default=None,
+        help=f"tiny, laptop or full (default: ${ENV_VAR}, else laptop when its package is installed, else tiny)",
+    )
+    p.add_argument("--student-blocks", type=_positive_int, default=2, help="student blocks (default: 2)")
+    p.add_argument("--seeds", type=_seed_list, default=[0, 1, 2], help="seeds, e.g. '0,1,2' (default: 0,1,2)")
+    p.add_argument(
+        "--student-epochs",
+        type=_positive_float,
+        default=None,
+        help="epochs of each student (default: the profile's)",
     )
     p.add_argument(
-        "--distill-epochs",
-        type=float,
-        default=6,
-        help="epochs of each distillation run; 0 skips the distillation table (default: 6)",
+        "--teacher-epochs",
+        type=_positive_float,
+        default=None,
+        help="epochs of the teacher (default: the profile's)",
     )
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_demo)
 

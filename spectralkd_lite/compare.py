@@ -21,8 +21,8 @@ import matplotlib.pyplot as plt
 from .baselines import tfidf_baseline
 from .config import DistillConfig, StudentConfig, TrainConfig
 from .distill import CACHE_BUDGET_BYTES, distill, text_teacher_cache
-from .io import csv_text, save_figure_atomic, write_json_atomic, write_text_atomic
-from .mapping import resolve
+from .io import csv_text, read_json, save_figure_atomic, write_json_atomic, write_text_atomic
+from .mapping import parse_manual, resolve
 from .plots import figure_axes
 from .text import text_batches
 from .training import RunResult, evaluate_accuracy
@@ -165,15 +165,16 @@ class Comparison:
 
     def to_markdown(self) -> str:
         lines = [
-            "| variant | test accuracy (mean ± std) | min – max | seeds | s / run | aligned layers |",
-            "|---|---:|---:|---:|---:|---|",
+            "| variant | test accuracy (mean ± std) | min – max | seeds | steps / run | s / run | aligned layers |",
+            "|---|---:|---:|---:|---:|---:|---|",
         ]
         for name, acc in self.references.items():
-            lines.append(f"| {name} (reference) | {100 * acc:.2f} | | | | |")
+            lines.append(f"| {name} (reference) | {100 * acc:.2f} | | | | | |")
         for r in self.summary():
             lines.append(
                 f"| {r['variant']} | {100 * r['mean']:.2f} ± {100 * r['std']:.2f} | "
-                f"{100 * r['min']:.2f} – {100 * r['max']:.2f} | {r['n']} | {r['seconds']:.1f} | {r['layers']} |"
+                f"{100 * r['min']:.2f} – {100 * r['max']:.2f} | {r['n']} | {r['steps']} | {r['seconds']:.1f} | "
+                f"{r['layers']} |"
             )
         n_test = self.meta.get("test_examples")
         if n_test:
@@ -181,9 +182,9 @@ class Comparison:
         return "\n".join(lines)
 
     def to_csv(self) -> str:
-        header = ["variant", "mean", "std", "min", "max", "n", "seconds", "layers"]
+        header = ["variant", "mean", "std", "min", "max", "n", "steps", "seconds", "layers"]
         rows = [
-            [f"{name} (reference)", f"{acc:.6f}", "", "", "", "", "", ""]
+            [f"{name} (reference)", f"{acc:.6f}", "", "", "", "", "", "", ""]
             for name, acc in self.references.items()
         ]
         rows += [
@@ -191,12 +192,40 @@ class Comparison:
                 r["variant"],
                 *(f"{r[k]:.6f}" for k in ("mean", "std", "min", "max")),
                 r["n"],
+                r["steps"],
                 f"{r['seconds']:.2f}",
                 r["layers"],
             ]
             for r in self.summary()
         ]
         return csv_text(header, rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary, references, runs (without loss logs), variants' settings and meta as JSON values."""
+        return {
+            "summary": self.summary(),
+            "references": self.references,
+            "runs": [{k: v for k, v in vars(r).items() if k != "log"} for r in self.runs],
+            "variants": {name: v.config.to_dict() for name, v in self.variants.items()},
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Comparison:
+        """A Comparison saved as JSON (``save``'s results.json, or a benchmark's), to read and compare again."""
+        data = read_json(path, "comparison results file")
+        if not isinstance(data, dict) or not isinstance(data.get("runs"), list):
+            raise ValueError(f"{path} is not a comparison results file (no 'runs' list)")
+        fields = {f.name for f in dataclasses.fields(RunResult)}
+        runs = [RunResult(**{k: v for k, v in r.items() if k in fields}) for r in data["runs"]]
+        variants = {}
+        for name, settings in data.get("variants", {}).items():
+            spec = settings.get("mapping")
+            config = {k: v for k, v in settings.items() if k != "mapping"}
+            variants[name] = Variant(
+                name, DistillConfig(**config, mapping=parse_manual(spec) if spec else None)
+            )
+        return cls(runs, variants, dict(data.get("references", {})), dict(data.get("meta", {})))
 
     def save(self, out_dir: str | os.PathLike) -> dict[str, Path]:
         """results.csv, results.md, results.json and results.png in ``out_dir`` (atomic writes)."""
@@ -205,15 +234,7 @@ class Comparison:
         paths = {
             "csv": write_text_atomic(out / "results.csv", self.to_csv()),
             "markdown": write_text_atomic(out / "results.md", self.to_markdown() + "\n"),
-            "json": write_json_atomic(
-                out / "results.json",
-                {
-                    "summary": self.summary(),
-                    "references": self.references,
-                    "runs": [{k: v for k, v in r.__dict__.items() if k != "log"} for r in self.runs],
-                    "meta": self.meta,
-                },
-            ),
+            "json": write_json_atomic(out / "results.json", self.to_dict()),
         }
         fig = self.plot()
         paths["figure"] = save_figure_atomic(fig, out / "results.png", dpi=120)

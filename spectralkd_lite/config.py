@@ -111,7 +111,10 @@ class TrainConfig:
     from the last checkpoint in the output folder (True) or from a given one;
     cache_teacher: compute the frozen teacher's outputs on the training set once
     and reuse them in every step (and every run of a comparison); callbacks:
-    transformers TrainerCallbacks for this run (e.g. SpectralSnapshots).
+    transformers TrainerCallbacks for this run (e.g. SpectralSnapshots);
+    early_stopping: patience in epochs: evaluate on the validation split every epoch,
+    stop after this many epochs without a better validation accuracy, and keep the
+    best epoch's weights (None: train all ``epochs``, which are then the maximum).
     """
 
     epochs: float = 3
@@ -126,6 +129,7 @@ class TrainConfig:
     checkpoints: bool = False
     resume: bool | str = False
     cache_teacher: bool = False
+    early_stopping: int | None = None
     callbacks: tuple[Any, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
@@ -137,6 +141,8 @@ class TrainConfig:
         _check_finite("weight_decay", self.weight_decay, 0.0)
         _check_finite("warmup_ratio", self.warmup_ratio, 0.0, 1.0)
         _check_int("max_length", self.max_length, 2)
+        if self.early_stopping is not None:
+            _check_int("early_stopping", self.early_stopping, 1)
 
 
 @dataclass(frozen=True)

@@ -195,13 +195,17 @@ class DistillationTrainer(Trainer):
     loss_is_scaled_for_ga = False
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: D102
-        cache = self.teacher_cache if model.training else None  # cached outputs are of the training split
-        losses, out = distill_step_losses(model, self.teacher, inputs, self.distill, self.linked, cache)
-        if model.training:
-            for key in ("ce", "kd", "feature"):
-                value = losses[key].detach()
-                self._term_sums[key] = self._term_sums[key] + value if key in self._term_sums else value
-            self._term_count += 1
+        if not model.training:  # evaluation (early stopping) needs the student's logits, not the teacher
+            inputs = {k: v for k, v in inputs.items() if k != "example_index"}
+            out = model(**inputs)
+            return (out.loss, out) if return_outputs else out.loss
+        losses, out = distill_step_losses(
+            model, self.teacher, inputs, self.distill, self.linked, self.teacher_cache
+        )
+        for key in ("ce", "kd", "feature"):
+            value = losses[key].detach()
+            self._term_sums[key] = self._term_sums[key] + value if key in self._term_sums else value
+        self._term_count += 1
         return (losses["total"], out) if return_outputs else losses["total"]
 
     def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:  # noqa: D102
@@ -300,7 +304,15 @@ def distill(
     folder = Path(scratch.name if scratch is not None else out_dir)
     try:
         trainer = DistillationTrainer(
-            **trainer_inputs(model, tokenizer, data.train, train, folder, with_index=cache is not None),
+            **trainer_inputs(
+                model,
+                tokenizer,
+                data.train,
+                train,
+                folder,
+                with_index=cache is not None,
+                validation=data.validation,
+            ),
             teacher=teacher,
             distill=config,
             teacher_cache=cache,

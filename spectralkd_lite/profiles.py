@@ -54,3 +54,16 @@ def choose_profile(override: str | None = None) -> str:
     if torch.cuda.is_available() and hub_reachable():
         return "full"
     return "laptop" if laptop_available() else "tiny"
+
+
+def profile_reason(name: str, override: str | None = None) -> str:
+    """Why ``choose_profile(override)`` gave ``name``, in words (for the command line and notebooks)."""
+    if override:
+        return "chosen by the caller"
+    if os.environ.get(ENV_VAR):
+        return f"set by ${ENV_VAR}"
+    if name == "full":
+        return "a GPU is present and the model hub is reachable"
+    if name == "laptop":
+        return f"no GPU with the hub; the pretrained all-MiniLM-L6-v2 package ({LAPTOP_PACKAGE}) is installed"
+    return f"no GPU with the hub, and the all-MiniLM-L6-v2 package ({LAPTOP_PACKAGE}) is not installed"

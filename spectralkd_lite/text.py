@@ -19,6 +19,7 @@ from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
     DataCollatorWithPadding,
+    EarlyStoppingCallback,
     PreTrainedTokenizerFast,
     RobertaConfig,
     RobertaForSequenceClassification,
@@ -28,7 +29,7 @@ from transformers import (
 
 from .config import TrainConfig
 from .data import IntentData, IntentSplit
-from .training import evaluate_accuracy, quiet_trainer, training_arguments
+from .training import accuracy_metric, evaluate_accuracy, quiet_trainer, training_arguments
 
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # RoBERTa's ids 0..4
 
@@ -146,13 +147,15 @@ def trainer_inputs(
     train: TrainConfig,
     out_dir: str | os.PathLike,
     with_index: bool = False,
+    validation: IntentSplit | None = None,
 ) -> dict[str, Any]:
     """The keyword arguments every text Trainer here is built with (Trainer or DistillationTrainer).
 
-    ``with_index`` gives each example its position in ``split`` (for a TeacherCache).
+    ``with_index`` gives each example its position in ``split`` (for a TeacherCache);
+    ``validation`` is the split early stopping evaluates on (``train.early_stopping``).
     """
     train_set = EncodedSplit(split, tokenizer, train.max_length, with_index=with_index)
-    return {
+    inputs = {
         "model": model,
         "args": training_arguments(train, out_dir, len(train_set)),
         "train_dataset": train_set,
@@ -160,13 +163,21 @@ def trainer_inputs(
         "processing_class": tokenizer,
         "callbacks": list(train.callbacks),
     }
+    if train.early_stopping is not None:
+        if validation is None or len(validation) == 0:
+            raise ValueError("early stopping needs a validation split with examples; the data has none")
+        inputs["eval_dataset"] = EncodedSplit(validation, tokenizer, train.max_length)
+        inputs["compute_metrics"] = accuracy_metric
+        inputs["callbacks"].append(EarlyStoppingCallback(early_stopping_patience=train.early_stopping))
+    return inputs
 
 
 def train_and_score(trainer: Any, tokenizer: Any, data: IntentData, train: TrainConfig) -> dict[str, Any]:
     """Run ``trainer.train`` (resuming when ``train.resume``), then test the model on validation and test.
 
     Returns ``{"validation_accuracy", "test_accuracy", "train_seconds", "steps", "log"}``;
-    ``log`` holds the Trainer's loss log entries.
+    ``log`` holds the Trainer's loss log entries (and the validation accuracy of each
+    epoch under early stopping, when the best epoch's weights are the ones tested).
     """
     quiet_trainer(trainer, train.progress)
     result = trainer.train(resume_from_checkpoint=train.resume or None)
@@ -180,7 +191,7 @@ def train_and_score(trainer: Any, tokenizer: Any, data: IntentData, train: Train
         **scores,
         "train_seconds": float(result.metrics.get("train_runtime", 0.0)),
         "steps": int(trainer.state.global_step),
-        "log": [h for h in trainer.state.log_history if "loss" in h],
+        "log": [h for h in trainer.state.log_history if "loss" in h or "eval_accuracy" in h],
     }
 
 
@@ -193,7 +204,9 @@ def train_classifier(
     ``{"validation_accuracy", "test_accuracy", "train_seconds", "steps"}``.
     """
     set_seed(train.seed)
-    trainer = Trainer(**trainer_inputs(model, tokenizer, data.train, train, out_dir))
+    trainer = Trainer(
+        **trainer_inputs(model, tokenizer, data.train, train, out_dir, validation=data.validation)
+    )
     scores = train_and_score(trainer, tokenizer, data, train)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     trainer.save_model(str(out_dir))

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from transformers import TrainingArguments
@@ -161,12 +162,28 @@ class LinkedTeacher:
 
 
 def training_arguments(train: TrainConfig, out_dir: str | os.PathLike, n_train: int, **extra: Any):
-    """``transformers.TrainingArguments`` for a TrainConfig and a training set of n_train examples."""
+    """``transformers.TrainingArguments`` for a TrainConfig and a training set of n_train examples.
+
+    With ``train.early_stopping`` the model is evaluated on the validation split every
+    epoch, a checkpoint is saved each epoch and the best one (by validation accuracy)
+    is loaded at the end.
+    """
     mixed = torch.cuda.is_available() if train.mixed_precision is None else train.mixed_precision
     bf16 = mixed and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     fp16 = mixed and torch.cuda.is_available() and not bf16
     steps_per_epoch = math.ceil(n_train / train.batch_size)
-    checkpoints = {"save_strategy": "epoch", "save_total_limit": 1} if train.checkpoints else {}
+    saving: dict[str, Any] = {"save_strategy": "no", "eval_strategy": "no"}
+    if train.checkpoints:
+        saving = {**saving, "save_strategy": "epoch", "save_total_limit": 1}
+    if train.early_stopping is not None:
+        saving = {
+            "save_strategy": "epoch",
+            "eval_strategy": "epoch",
+            "save_total_limit": 1,  # the Trainer keeps the best checkpoint besides the last one
+            "load_best_model_at_end": True,
+            "metric_for_best_model": "accuracy",
+            "greater_is_better": True,
+        }
     return TrainingArguments(
         output_dir=str(out_dir),
         num_train_epochs=train.epochs,
@@ -181,15 +198,20 @@ def training_arguments(train: TrainConfig, out_dir: str | os.PathLike, n_train: 
         report_to="none",
         disable_tqdm=not train.progress,
         logging_strategy="epoch",
-        save_strategy=checkpoints.pop("save_strategy", "no"),
-        eval_strategy="no",
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
         # keep every column of our datasets: ``example_index`` is how a TeacherCache is read
         remove_unused_columns=False,
-        **checkpoints,
+        **saving,
         **extra,
     )
+
+
+def accuracy_metric(eval_pred: Any) -> dict[str, float]:
+    """``compute_metrics`` for the Trainer's evaluation: top-1 accuracy of (logits, labels)."""
+    logits, labels = eval_pred
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    return {"accuracy": float((np.asarray(logits).argmax(-1) == np.asarray(labels)).mean())}
 
 
 def quiet_trainer(trainer: Any, progress: bool) -> None:

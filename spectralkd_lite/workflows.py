@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -14,18 +13,24 @@ from transformers import AutoModel, AutoTokenizer
 
 from .analysis import analyze
 from .baselines import tfidf_baseline
-from .compare import Variant, run_comparison
-from .config import DistillConfig, StudentConfig, TrainConfig
-from .data import IntentData, load_builtin, load_intents
+from .compare import run_comparison, standard_variants
+from .config import StudentConfig, TrainConfig
+from .data import IntentData, load_intents
 from .io import ensure_writable_dir, save_figure_atomic
 from .mapping import LayerMapping, resolve
 from .plots import plot_intensity, plot_spectra
+from .profiles import choose_profile, profile_reason
 from .report import SpectralReport
-from .text import build_tiny_teacher, load_classifier, text_batches, train_classifier
+from .teacher import get_teacher, teacher_data
+from .text import text_batches
 
-# The demo's teacher and students (tiny profile): measured settings, see the README.
-DEMO_TEACHER_TRAIN = TrainConfig(epochs=20, lr=3e-3, batch_size=32)
-DEMO_STUDENT_TRAIN = TrainConfig(epochs=6, lr=3e-3, batch_size=32)
+# The demo's students by profile: few epochs, so that the demo stays a few minutes on a CPU;
+# tiny students learn from scratch-trained teachers and take a larger learning rate.
+DEMO_STUDENT_TRAIN = {
+    "tiny": TrainConfig(epochs=6, lr=3e-3),
+    "laptop": TrainConfig(epochs=3, lr=1e-3, cache_teacher=True),
+    "full": TrainConfig(epochs=3, lr=5e-5, cache_teacher=True),
+}
 
 
 def write_report_files(
@@ -91,42 +96,37 @@ def recommend(report: SpectralReport, n_student: int) -> dict[str, LayerMapping]
 def demo(
     out_dir: str | os.PathLike = "runs/demo",
     *,
-    n_teacher_blocks: int = 6,
-    width: int = 64,
-    teacher_train: TrainConfig = DEMO_TEACHER_TRAIN,
-    n_student_blocks: int = 4,
-    student_train: TrainConfig | None = DEMO_STUDENT_TRAIN,
+    profile: str | None = None,
+    n_student_blocks: int = 2,
+    seeds: tuple[int, ...] = (0, 1, 2),
+    student_train: TrainConfig | None = None,
+    teacher_overrides: dict[str, Any] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """The README's main job (tiny profile): train a small intent classifier on the
-    built-in data, analyse every block, recommend layers, distil it into a smaller
-    student (no KD, logit KD, logit KD + spectral loss on the recommended layers; one
-    seed) and write everything to ``out_dir``. ``log`` receives each line of the
-    story (the command line passes ``print``); ``student_train=None`` skips distillation."""
+    """The README's main job: the profile's teacher on the built-in intents, its spectral report and
+    recommended blocks, and a distillation comparison over ``seeds`` beside TF-IDF and the teacher.
+
+    The teacher comes from ``get_teacher`` (trained once, cached under runs/ and shared with
+    the notebooks). Students of ``n_student_blocks`` blocks start from the uniform teacher
+    blocks (embeddings copied and frozen) and are trained with ``student_train`` (default:
+    ``DEMO_STUDENT_TRAIN[profile]``) for: no KD, logit KD, logit KD + hidden MSE (uniform),
+    logit KD + spectral (uniform), logit KD + spectral (the recommended blocks).
+    ``teacher_overrides`` go to the teacher recipe (e.g. ``{"epochs": 1}``). ``log`` receives
+    each line of the story (the command line passes ``print``); everything is written to ``out_dir``.
+    """
     say = log or (lambda _line: None)
-    seed = teacher_train.seed
+    name = choose_profile(profile)
+    say(f"profile: {name} ({profile_reason(name, profile)})")
     out = ensure_writable_dir(out_dir)
-    data = load_builtin()
+    data = teacher_data(name)
     say(
-        f"data: built-in intents, {data.num_labels} intents, {len(data.train)} train / {len(data.validation)} validation / {len(data.test)} test"
+        f"data: {data.name}, {data.num_labels} intents, {len(data.train)} train / {len(data.validation)} validation / {len(data.test)} test"
     )
-    model, tokenizer = build_tiny_teacher(data, n_blocks=n_teacher_blocks, width=width, seed=seed)
-    say(
-        f"teacher: RoBERTa from a config, {n_teacher_blocks} blocks x {width} channels; training {teacher_train.epochs:g} epochs ..."
-    )
-    model_dir = out / "teacher"
-    metrics = train_classifier(model, tokenizer, data, model_dir, teacher_train)
-    say(
-        f"teacher test accuracy: {metrics['test_accuracy']:.3f} (validation {metrics['validation_accuracy']:.3f}, {metrics['train_seconds']:.0f} s)"
-    )
-    model, tokenizer = load_classifier(model_dir)
-    report = analyze(
-        model,
-        text_batches(data.validation, tokenizer),
-        model_name="tiny-roberta-intents",
-        progress=teacher_train.progress,
-        meta={"data": "builtin", "split": "validation", "profile": "tiny", **metrics},
-    )
+    tfidf = tfidf_baseline(data)
+    model, tokenizer, info = get_teacher(name, data, **(teacher_overrides or {}))
+    how = "from the cache" if info["cached"] else f"fine-tuned in {info['train_seconds']:.0f} s"
+    say(f"teacher: {info['base_model']}, {info['n_blocks']} blocks x {info['width']} channels ({how})")
+    report = teacher_report(model, tokenizer, data)
     mappings = recommend(report, n_student_blocks)
     top = mappings["top"].teacher_blocks
     paths = write_report_files(report, out, highlight=top)
@@ -136,43 +136,28 @@ def demo(
     say(
         f"\nrecommended teacher blocks for a {n_student_blocks}-block student (top {len(top)} by intensity): {top}"
     )
-    for name, m in mappings.items():
-        say(f"\n{name} mapping:\n{m.describe()}")
-    comparison = None
-    if student_train is not None:
-        say(
-            f"\ndistilling into a {n_student_blocks}-block student ({student_train.epochs:g} epochs, seed {seed}) ..."
-        )
-        variants = [
-            Variant("no KD", DistillConfig(alpha=0.0)),
-            Variant("logit KD", DistillConfig(alpha=0.9)),
-            Variant(
-                "logit KD + spectral, top-k",
-                DistillConfig(alpha=0.9, beta=0.2, feature="spectral_tokens", mapping=mappings["top"]),
-            ),
-        ]
-        comparison = run_comparison(
-            model,
-            tokenizer,
-            data,
-            variants,
-            StudentConfig(n_student_blocks),
-            dataclasses.replace(student_train, seed=seed),
-            seeds=(seed,),
-        )
-        comparison.add_reference("teacher", metrics["test_accuracy"])
-        comparison.add_reference("TF-IDF + linear", tfidf_baseline(data)["test_accuracy"])
-        paths.update({f"comparison_{k}": v for k, v in comparison.save(out / "comparison").items()})
-        say("\n" + comparison.to_markdown())
-        say("(one seed: notebook 05 and `spectralkd-lite compare` run several and show the spread)")
+    n_teacher = report.num_layers
+    variants = standard_variants(n_teacher, n_student_blocks, report)[:5]
+    init = tuple(resolve("uniform", n_teacher, n_student_blocks).teacher_blocks)
+    student = StudentConfig(n_student_blocks, init_from=init, freeze_embeddings=True)
+    train = student_train or DEMO_STUDENT_TRAIN[name]
+    say(
+        f"\ndistilling into {n_student_blocks}-block students initialised from teacher blocks {list(init)} "
+        f"({train.epochs:g} epochs at lr {train.lr:g}, seeds {', '.join(map(str, seeds))}) ..."
+    )
+    comparison = run_comparison(model, tokenizer, data, variants, student, train, seeds=seeds)
+    comparison.add_reference("teacher", info["test_accuracy"])
+    comparison.add_reference("TF-IDF + linear", tfidf["test_accuracy"])
+    paths.update({f"comparison_{k}": v for k, v in comparison.save(out / "comparison").items()})
+    say("\n" + comparison.to_markdown())
+    best = comparison.best()
+    say(
+        f"\nbest student: {best['variant']}, {100 * best['mean']:.2f}% "
+        f"({100 * best['mean'] / info['test_accuracy']:.1f}% of the teacher); "
+        + comparison.compare(best["variant"], "no KD")
+    )
     say(f"\nwrote {', '.join(str(p) for p in paths.values())}, {out / 'mapping.json'}")
-    return {
-        "report": report,
-        "metrics": metrics,
-        "mappings": mappings,
-        "paths": paths,
-        "comparison": comparison,
-    }
+    return {"report": report, "teacher": info, "mappings": mappings, "paths": paths, "comparison": comparison}
 
 
 def teacher_report(model: Any, tokenizer: Any, data: IntentData, progress: bool = False) -> SpectralReport:

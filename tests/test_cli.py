@@ -86,36 +86,44 @@ def test_bad_argument_values(capsys):
     assert "expected a positive integer, got 0" in capsys.readouterr().err
 
 
-def test_demo_runs_end_to_end(tmp_path, capsys):
+def test_demo_runs_end_to_end(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SPECTRALKD_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "demo"
-    assert (
-        main(
-            [
-                "demo",
-                "--out",
-                str(out),
-                "--teacher-blocks",
-                "3",
-                "--epochs",
-                "1",
-                "--student-blocks",
-                "2",
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    args = [
+        "demo",
+        "--out",
+        str(out),
+        "--profile",
+        "tiny",
+        "--teacher-epochs",
+        "1",
+        "--student-epochs",
+        "0.3",
+    ]
+    assert main([*args, "--seeds", "0", "--quiet"]) == 0
     printed = capsys.readouterr().out
-    assert "teacher test accuracy" in printed and "recommended teacher blocks" in printed
+    assert printed.startswith("profile: tiny (chosen by the caller)")
+    assert (
+        "recommended teacher blocks" in printed
+        and "Test set: 240 examples; one example = 0.42 points." in printed
+    )
+    for row in (
+        "teacher (reference)",
+        "TF-IDF + linear (reference)",
+        "| no KD |",
+        "logit KD + spectral, spectral choice",
+    ):
+        assert row in printed, row
     for name in (
         "report.json",
         "report.csv",
         "intensity.png",
         "spectra.png",
         "mapping.json",
-        "teacher/config.json",
+        "comparison/results.md",
     ):
         assert (out / name).exists(), name
+    assert any((tmp_path / "cache").rglob("config.json"))  # the teacher went to the shared cache
 
 
 def test_distill_command_saves_student_mapping_and_metrics(saved_model, tmp_path, capsys):

@@ -213,9 +213,11 @@ def test_comparison_table(small, tmp_path):
     assert f"Test set: {n_test} examples; one example = {100 / n_test:.2f} points." in md
     paths = comp.save(tmp_path)
     assert paths["figure"].stat().st_size > 1000
+    again = skd.Comparison.load(paths["json"])
+    assert again.summary() == comp.summary() and again.references == comp.references
     assert (tmp_path / "results.csv").read_text().splitlines()[
         0
-    ] == "variant,mean,std,min,max,n,seconds,layers"
+    ] == "variant,mean,std,min,max,n,steps,seconds,layers"
     with pytest.raises(ValueError, match="distinct seeds"):
         skd.run_comparison(teacher, tok, data, variants[:1], StudentConfig(2), TrainConfig(), seeds=(0, 0))
 

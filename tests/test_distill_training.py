@@ -104,3 +104,22 @@ def test_two_accumulated_half_batches_give_the_whole_batch_step(small, tmp_path)
     # the feature term is a mean over each micro-batch's real tokens, so the halves agree to about 1%
     torch.testing.assert_close(halves[name], whole[name], rtol=0.05, atol=1e-6)
     assert halves_loss == pytest.approx(whole_loss, rel=0.01)
+
+
+def test_early_stopping_stops_when_validation_accuracy_stops_improving(small):
+    teacher, tok, data = small
+    steps_per_epoch = -(-len(data.train) // 16)
+    frozen = skd.TrainConfig(epochs=5, lr=1e-12, batch_size=16, early_stopping=1)  # nothing can improve
+    _, run = skd.distill(
+        teacher, tok, data, skd.DistillConfig(alpha=0.9), frozen, student=skd.StudentConfig(2)
+    )
+    evaluated = [e["eval_accuracy"] for e in run.log if "eval_accuracy" in e]
+    assert run.steps == 2 * steps_per_epoch and len(evaluated) == 2  # epoch 1 is best, epoch 2 is not better
+    assert run.validation_accuracy == pytest.approx(evaluated[0])
+    no_validation = dataclasses.replace(
+        data, validation=dataclasses.replace(data.validation, texts=[], labels=[])
+    )
+    with pytest.raises(ValueError, match="early stopping needs a validation split"):
+        skd.distill(
+            teacher, tok, no_validation, skd.DistillConfig(alpha=0.9), frozen, student=skd.StudentConfig(2)
+        )
