@@ -168,11 +168,14 @@ def _timm_layout(model: nn.Module, prefix: str = "") -> VisionLayout:
     n = len(blocks)
     grid = _pair(patch_embed.grid_size)
     width = int(model.embed_dim)
+    # CaiT reports num_prefix_tokens = 1 (its class token), but that token only joins in
+    # blocks_token_only: the hooked blocks hold exactly the patch tokens.
+    prefix_tokens = 0 if hasattr(model, "blocks_token_only") else int(getattr(model, "num_prefix_tokens", 0))
     return VisionLayout(
         "timm",
         "uniform",
         n,
-        int(getattr(model, "num_prefix_tokens", 0)),
+        prefix_tokens,
         (width,) * n,
         (grid,) * n,
         tuple(f"{prefix}blocks.{i}" for i in range(n)),

@@ -409,11 +409,14 @@ def test_report_rms_matches_the_patch_maps():
 
 
 class FakeCait(torch.nn.Module):
-    """The parts of a timm CaiT the vision helpers use: patch_embed.grid_size, blocks, embed_dim."""
+    """The parts of a timm CaiT the vision helpers use: patch_embed.grid_size, blocks, embed_dim,
+    and, as in timm, num_prefix_tokens = 1 with a class token that only joins in blocks_token_only."""
 
     def __init__(self, width=12, depth=3):
         super().__init__()
         self.embed_dim = width
+        self.num_prefix_tokens = 1
+        self.blocks_token_only = torch.nn.ModuleList()
         self.patch_embed = torch.nn.Conv2d(3, width, 4, stride=4)
         self.patch_embed.grid_size = (4, 4)
         self.blocks = torch.nn.Sequential(*[torch.nn.Linear(width, width) for _ in range(depth)])
