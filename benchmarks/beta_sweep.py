@@ -12,10 +12,6 @@ with the command, commit, date and core count.
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,7 +19,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
+from _results import provenance, provenance_line  # noqa: E402
 
 import spectralkd_lite as skd  # noqa: E402
 from spectralkd_lite.io import save_figure_atomic, write_json_atomic, write_text_atomic  # noqa: E402
@@ -62,13 +58,7 @@ def main() -> None:
         share[variant.name] = sum(beta * e["loss_feature"] / e["loss"] for e in last) / len(last)
     comparison.meta.update(
         {
-            "command": "python " + " ".join(sys.argv),
-            "commit": subprocess.run(
-                ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-            ).stdout.strip(),
-            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "cpu_cores": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
+            **provenance(),
             "profile": args.profile,
             "data": args.data,
             "feature_share_last_epoch": share,
@@ -80,9 +70,9 @@ def main() -> None:
     lines = [
         "# Beta sweep: when does the (normalised) feature term matter?",
         "",
-        f"`{comparison.meta['command']}` at commit {comparison.meta['commit']}, {comparison.meta['date']}, "
-        f"{comparison.meta['cpu_cores']} CPU cores; {args.data} data, {args.profile} teacher, 2-block students "
-        f"from teacher blocks {uniform.teacher_blocks}, {args.epochs:g} epochs, seeds {list(seeds)}.",
+        provenance_line(comparison.meta),
+        f"{args.data} data, {args.profile} teacher, 2-block students from teacher blocks "
+        f"{uniform.teacher_blocks}, {args.epochs:g} epochs, seeds {list(seeds)}.",
         "",
         comparison.to_markdown(),
         "",

@@ -12,10 +12,6 @@ and + spectral (spectral choice); ``--rows all`` adds the blog's mappings.
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,6 +20,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import torch
+from _results import provenance, provenance_line
 
 import spectralkd_lite as skd
 from spectralkd_lite.data import load_clinc150
@@ -120,13 +117,7 @@ def main() -> None:
     walls["total_seconds"] = round(time.time() - start, 1)
     comparison.meta.update(
         {
-            "command": "python " + " ".join(sys.argv),
-            "commit": subprocess.run(
-                ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-            ).stdout.strip(),
-            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "cpu_cores": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
+            **provenance(),
             "profile": args.profile,
             "data": {"train": len(data.train), "validation": len(data.validation), "test": len(data.test)},
             "teacher": info,
@@ -151,8 +142,7 @@ def main() -> None:
     header = [
         "# CLINC150: distilling the laptop teacher into a 2-block student",
         "",
-        f"`{comparison.meta['command']}` at commit {comparison.meta['commit']}, {comparison.meta['date']}, "
-        f"{comparison.meta['cpu_cores']} CPU cores ({comparison.meta['torch_threads']} torch threads).",
+        provenance_line(comparison.meta),
         "",
     ]
     write_text_atomic(
