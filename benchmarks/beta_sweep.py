@@ -37,6 +37,7 @@ def main() -> None:
     args = parser.parse_args()
     betas = [float(b) for b in args.betas.split(",")]
     seeds = tuple(int(s) for s in args.seeds.split(","))
+    origin = provenance()  # taken before the run: the commit whose code this run loads
     start = time.time()
     data = skd.load_intents(args.data)
     teacher, tokenizer, info = skd.get_teacher(args.profile, data)
@@ -58,7 +59,7 @@ def main() -> None:
         share[variant.name] = sum(beta * e["loss_feature"] / e["loss"] for e in last) / len(last)
     comparison.meta.update(
         {
-            **provenance(),
+            **origin,
             "profile": args.profile,
             "data": args.data,
             "feature_share_last_epoch": share,

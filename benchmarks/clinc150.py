@@ -3,7 +3,7 @@
     python benchmarks/clinc150.py --data ../shared/data/clinc150/data_full.json [--profile laptop]
 
 Fine-tunes (or loads from --cache) the profile's teacher on CLINC150, then trains a
-student of --student-layers blocks for every variant and seed, and prints the
+student of --student-blocks blocks for every variant and seed, and prints the
 table with the teacher and TF-IDF + linear reference rows, and the wall times.
 ``--rows core`` runs no KD, logit KD, + hidden MSE (uniform), + spectral (uniform)
 and + spectral (spectral choice); ``--rows all`` adds the blog's mappings.
@@ -45,7 +45,7 @@ def main() -> None:
         default="benchmarks/results",
         help="folder of clinc150.json, .md and .png (default: benchmarks/results)",
     )
-    parser.add_argument("--student-layers", type=int, default=2)
+    parser.add_argument("--student-blocks", type=int, default=2)
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--epochs", type=float, default=2.0, help="student epochs (default: 2)")
     parser.add_argument("--lr", type=float, default=5e-4, help="student learning rate (default: 5e-4)")
@@ -71,6 +71,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
+    origin = provenance()  # taken before the run: the commit whose code this run loads
     start = time.time()
     data = load_clinc150(args.data)
     print(
@@ -98,7 +99,7 @@ def main() -> None:
 
     report = teacher_report(teacher, tokenizer, data)
     print("teacher intensity by block:", [round(x, 4) for x in report.intensity], flush=True)
-    n_t, n_s = teacher.config.num_hidden_layers, args.student_layers
+    n_t, n_s = teacher.config.num_hidden_layers, args.student_blocks
     variants = skd.standard_variants(n_t, n_s, report)
     if args.rows == "core":  # no KD, logit KD, MSE (uniform), spectral (uniform), spectral (spectral choice)
         variants = variants[:5]
@@ -117,7 +118,7 @@ def main() -> None:
     walls["total_seconds"] = round(time.time() - start, 1)
     comparison.meta.update(
         {
-            **provenance(),
+            **origin,
             "profile": args.profile,
             "data": {"train": len(data.train), "validation": len(data.validation), "test": len(data.test)},
             "teacher": info,
