@@ -442,8 +442,9 @@ def feature_loss(
         s, t = align_channels(s, t, cdim)
         loss = fn(s, t)
         if normalize:
-            with torch.no_grad():
-                loss = loss / fn(torch.zeros_like(t), t).clamp_min(torch.finfo(torch.float32).tiny)
+            with torch.no_grad():  # the scale is a constant: only the error itself is trained
+                scale = fn(torch.zeros_like(t), t).clamp_min(torch.finfo(torch.float32).tiny)
+            loss = loss / scale
         per_pair.append(loss)
     return torch.stack(per_pair).mean()
 

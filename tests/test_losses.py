@@ -395,3 +395,18 @@ def test_bad_shapes_raise_clear_errors():
         magnitude_loss(torch.zeros(1, 2, 3), torch.zeros(1, 2, 3), axis="both")
     with pytest.raises(ValueError, match="label_smoothing"):
         classification_loss(torch.zeros(2, 3), torch.tensor([0, 1]), label_smoothing=1.0)
+
+
+@pytest.mark.parametrize("kind", ["spectral_tokens", "spectral_channels", "magnitude", "mse"])
+def test_normalised_feature_loss_trains_the_student(kind):
+    """The normalised loss is the raw loss over a constant: its gradient is the raw gradient over that constant."""
+    s, t, mask = token_pair()
+    student = t64(s).requires_grad_(True)
+    raw = feature_loss([student], [t64(t)], kind, t64(mask))
+    (raw_grad,) = torch.autograd.grad(raw, student)
+    normalised = feature_loss([student], [t64(t)], kind, t64(mask), normalize=True)
+    (grad,) = torch.autograd.grad(normalised, student)
+    zero = feature_loss([torch.zeros_like(student)], [t64(t)], kind, t64(mask))
+    assert float(normalised) == pytest.approx(float(raw) / float(zero), rel=1e-6)
+    assert grad.abs().sum() > 0
+    torch.testing.assert_close(grad, raw_grad / zero, rtol=1e-4, atol=1e-7)  # the losses run in float32
