@@ -151,10 +151,11 @@ def demo(
     paths.update({f"comparison_{k}": v for k, v in comparison.save(out / "comparison").items()})
     say("\n" + comparison.to_markdown())
     best = comparison.best()
+    other = "logit KD" if best["variant"] == "no KD" else "no KD"
     say(
         f"\nbest student: {best['variant']}, {100 * best['mean']:.2f}% "
         f"({100 * best['mean'] / info['test_accuracy']:.1f}% of the teacher); "
-        + comparison.compare(best["variant"], "no KD")
+        + comparison.compare(best["variant"], other)
     )
     say(f"\nwrote {', '.join(str(p) for p in paths.values())}, {out / 'mapping.json'}")
     return {"report": report, "teacher": info, "mappings": mappings, "paths": paths, "comparison": comparison}
