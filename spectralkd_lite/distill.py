@@ -149,8 +149,8 @@ class DistillationTrainer(Trainer):
     """A transformers Trainer whose loss is the distillation objective.
 
     The teacher is frozen, in eval mode, on the student's device, run under no_grad
-    (in the Trainer's autocast when training in bf16 or fp16; its weights are never cast). The mapping is validated against both models
-    when the trainer is built. Each term (ce, kd, feature) is summed on the device
+    (in the Trainer's autocast when training in bf16 or fp16; its weights are never
+    cast). The mapping is validated against both models when the trainer is built. Each term (ce, kd, feature) is summed on the device
     and logged, averaged, at every logging step: no host sync per batch.
     Everything else (progress, evaluation, checkpoints and resume, mixed precision,
     gradient accumulation, torchrun / accelerate) is the Trainer's own.
