@@ -1,17 +1,28 @@
 """The distillation comparison on real data: CLINC150 (150 intents, 15,000 training utterances).
 
-    python benchmarks/clinc150.py --data ../shared/data/clinc150/data_full.json [--profile laptop]
+    python benchmarks/clinc150.py --data ../shared/data/clinc150/data_full.json
 
-Fine-tunes (or loads from --cache) the profile's teacher on CLINC150, then trains a
-student of --student-blocks blocks for every variant and seed, and prints the
-table with the teacher and TF-IDF + linear reference rows, and the wall times.
-``--rows core`` runs no KD, logit KD, + hidden MSE (uniform), + spectral (uniform)
-and + spectral (spectral choice); ``--rows all`` adds the blog's mappings.
+Fine-tunes (or loads from --cache) the laptop profile's teacher on the 150 in-scope
+intents, then trains students section by section, every row over --seeds:
+
+- ``2block``: 2-block students cut from teacher blocks (DistilBERT style): no KD,
+  logit KD, + hidden MSE (uniform), + spectral (uniform), + spectral (spectral choice);
+- ``3block``: the same rows for 3-block students, plus the blog's mappings
+  (the mean of two blocks, 0.3 / 0.7 weights; every 2nd block is the uniform row here);
+- ``scratch``: 2-block students from random initialisation: no KD, logit KD, + spectral;
+- ``losses``: the other loss forms on the 3-block students (channel-axis spectrum,
+  magnitude), at the same normalised weight as the MSE and token-axis rows.
+
+Every feature row uses the library's comparison setting (alpha 0.9, beta 2 on
+normalised feature terms). After each section the results so far are written,
+atomically, to --out/clinc150.json, .md and .png, with the command, commit, date
+and core count; an interrupted run leaves the last complete sections.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -19,20 +30,112 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.pyplot as plt
 import torch
 from _results import provenance, provenance_line
 
 import spectralkd_lite as skd
+from spectralkd_lite.compare import COMPARISON_CONFIG, FEATURE_LABELS
 from spectralkd_lite.data import load_clinc150
 from spectralkd_lite.io import save_figure_atomic, write_json_atomic, write_text_atomic
 from spectralkd_lite.workflows import teacher_report
 
+SECTIONS = ("2block", "3block", "scratch", "losses")
+TITLES = {
+    "2block": "2-block students from teacher blocks",
+    "3block": "3-block students from teacher blocks",
+    "scratch": "2-block students from random initialisation",
+    "losses": "3-block students from teacher blocks: the other loss forms",
+}
+
 
 def print_run(run: skd.RunResult) -> None:
+    val = "" if run.validation_accuracy is None else f", val {100 * run.validation_accuracy:.2f}%"
     print(
-        f"  {run.name:45s} seed {run.seed}: {100 * run.test_accuracy:.2f}% ({run.train_seconds:.0f} s)",
+        f"  {run.name:45s} seed {run.seed}: {100 * run.test_accuracy:.2f}%{val} "
+        f"({run.steps} steps, {run.train_seconds:.0f} s)",
         flush=True,
     )
+
+
+def section_plan(key: str, n_teacher: int, report: skd.SpectralReport) -> tuple[skd.StudentConfig, list]:
+    """The student construction and the rows of one section."""
+    n_student = 3 if key in ("3block", "losses") else 2
+    init = tuple(skd.resolve("uniform", n_teacher, n_student).teacher_blocks)
+    if key == "scratch":
+        student = skd.StudentConfig(n_student)
+        rows = skd.standard_variants(n_teacher, n_student, report)
+        return student, [rows[0], rows[1], rows[3]]  # no KD, logit KD, + spectral (uniform)
+    student = skd.StudentConfig(n_student, init_from=init, freeze_embeddings=True)
+    if key == "losses":
+        uniform = skd.resolve("uniform", n_teacher, n_student)
+        forms = {"spectral_channels": {}, "magnitude": {"magnitude_axis": "tokens"}}
+        return student, [
+            skd.Variant(
+                f"logit KD + {FEATURE_LABELS[f]}, uniform",
+                dataclasses.replace(COMPARISON_CONFIG, feature=f, mapping=uniform, **extra),
+            )
+            for f, extra in forms.items()
+        ]
+    rows = skd.standard_variants(n_teacher, n_student, report)
+    return student, rows if key == "3block" else rows[:5]
+
+
+def verdicts(c: skd.Comparison) -> list[str]:
+    """The sentences a reader needs: best student, best KD row vs no KD, spectral choice vs uniform."""
+    names = [r["variant"] for r in c.summary()]
+    lines = []
+    if "no KD" in names:
+        kd = max((r for r in c.summary() if r["variant"] != "no KD"), key=lambda r: r["mean"])
+        m = c.margin(kd["variant"], "no KD")
+        lines.append(
+            f"- best KD row vs no KD: {c.compare(kd['variant'], 'no KD')} "
+            f"That is {m:+.1f} seed standard deviations ({'more' if m > 2 else 'not more'} than 2)."
+        )
+    for name in names:
+        if name.endswith(", spectral choice"):
+            uniform = name.replace(", spectral choice", ", uniform")
+            if uniform in names:
+                lines.append(f"- spectral choice vs uniform: {c.compare(name, uniform)}")
+    return lines
+
+
+def write_results(out: Path, done: dict[str, skd.Comparison], meta: dict, refs: dict[str, float]) -> None:
+    """clinc150.json, .md and .png for the sections finished so far (atomic writes)."""
+    teacher = refs["teacher"]
+    md = [f"# CLINC150: distilling the {meta['profile']} teacher", "", provenance_line(meta), ""]
+    md.append(
+        f"Data: {meta['data']['train']} train / {meta['data']['validation']} validation / "
+        f"{meta['data']['test']} test utterances, {meta['data']['intents']} in-scope intents. "
+        f"Students: {meta['train']['epochs']:g} epochs at lr {meta['train']['lr']:g}, batch "
+        f"{meta['train']['batch_size']}, the best epoch on validation kept; feature rows: alpha "
+        f"{COMPARISON_CONFIG.alpha}, beta {COMPARISON_CONFIG.beta:g} on normalised feature terms."
+    )
+    md.append(
+        f"Teacher blocks' spectral intensity (validation): {[round(x, 4) for x in meta['teacher_intensity']]}."
+    )
+    fig, axes = plt.subplots(
+        len(done), 1, figsize=(8, 2.2 + 0.55 * sum(len(c.summary()) for c in done.values()))
+    )
+    axes = [axes] if len(done) == 1 else list(axes)
+    sections = {}
+    for ax, (key, c) in zip(axes, done.items(), strict=True):
+        best = c.best()
+        md += ["", f"## {TITLES[key]}", "", c.to_markdown(), ""]
+        md.append(
+            f"- best student: {best['variant']}, {100 * best['mean']:.2f}% = "
+            f"{best['mean'] / teacher:.3f} of the teacher's accuracy."
+        )
+        md += verdicts(c)
+        md.append(f"- wall time of the section: {c.meta['wall_seconds']:.0f} s.")
+        c.plot(ax=ax, title=f"CLINC150: {TITLES[key]}")
+        sections[key] = {"title": TITLES[key], **c.to_dict()}
+    md += ["", f"Wall times (s): {meta['wall_seconds']}", ""]
+    fig.tight_layout()
+    write_json_atomic(out / "clinc150.json", {"meta": meta, "references": refs, "sections": sections})
+    write_text_atomic(out / "clinc150.md", "\n".join(md))
+    save_figure_atomic(fig, out / "clinc150.png", dpi=110)
+    plt.close(fig)
 
 
 def main() -> None:
@@ -45,118 +148,101 @@ def main() -> None:
         default="benchmarks/results",
         help="folder of clinc150.json, .md and .png (default: benchmarks/results)",
     )
-    parser.add_argument("--student-blocks", type=int, default=2)
+    parser.add_argument(
+        "--sections",
+        default=",".join(SECTIONS),
+        help=f"comma-separated, in order; allowed: {', '.join(SECTIONS)} (default: all)",
+    )
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--epochs", type=float, default=2.0, help="student epochs (default: 2)")
     parser.add_argument("--lr", type=float, default=5e-4, help="student learning rate (default: 5e-4)")
     parser.add_argument(
         "--teacher-epochs", type=float, default=None, help="override the profile's teacher epochs"
     )
-    parser.add_argument("--rows", choices=["core", "all"], default="core")
-    parser.add_argument(
-        "--train-embeddings",
-        action="store_true",
-        help="also train the embeddings copied from the teacher (default: frozen)",
-    )
-    parser.add_argument(
-        "--init",
-        choices=["teacher", "scratch"],
-        default="teacher",
-        help="students start from uniform teacher blocks (default) or from scratch",
-    )
     parser.add_argument(
         "--no-cache-teacher",
         action="store_true",
-        help="run the teacher in every step instead of caching its outputs once",
+        help="run the teacher in every step instead of caching its outputs",
     )
     args = parser.parse_args()
+    keys = [k.strip() for k in args.sections.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in SECTIONS]
+    if unknown or not keys:
+        parser.error(f"unknown sections {unknown or args.sections!r}; allowed: {', '.join(SECTIONS)}")
     seeds = [int(s) for s in args.seeds.split(",")]
-    origin = provenance()  # taken before the run: the commit whose code this run loads
+    # Every row keeps its best validation epoch (patience 1); the steps column shows where it stopped.
+    train = skd.TrainConfig(
+        epochs=args.epochs, lr=args.lr, early_stopping=1, cache_teacher=not args.no_cache_teacher
+    )
+    meta = provenance()  # taken before the run: the commit whose code this run loads
     start = time.time()
     data = load_clinc150(args.data)
     print(
         f"CLINC150: {data.num_labels} intents, {len(data.train)} train / {len(data.validation)} val / {len(data.test)} test"
     )
-    print(f"torch threads {torch.get_num_threads()}, profile {args.profile}", flush=True)
+    print(f"torch threads {torch.get_num_threads()}, profile {args.profile}, sections {keys}", flush=True)
 
-    walls = {}
+    walls: dict[str, float] = {}
     t0 = time.time()
     tfidf = skd.tfidf_baseline(data)
-    walls["tfidf_seconds"] = round(time.time() - t0, 1)
-    print(f"TF-IDF + linear: {100 * tfidf['test_accuracy']:.2f}% ({time.time() - t0:.0f} s)", flush=True)
+    walls["tfidf"] = round(time.time() - t0, 1)
+    print(f"TF-IDF + linear: {100 * tfidf['test_accuracy']:.2f}% ({walls['tfidf']:.0f} s)", flush=True)
     t0 = time.time()
-
     teacher, tokenizer, info = skd.get_teacher(
         args.profile, data, cache_dir=args.cache, epochs=args.teacher_epochs
     )
-    walls["teacher_seconds"] = round(time.time() - t0, 1)
+    walls["teacher"] = round(time.time() - t0, 1)
     teacher_acc = skd.evaluate_accuracy(teacher, skd.text_batches(data.test, tokenizer))
     print(
         f"teacher ({info.get('base_model')}, {teacher.config.num_hidden_layers} blocks): {100 * teacher_acc:.2f}% "
         f"(trained in {info.get('train_seconds')} s{', cached' if info.get('cached') else ''})",
         flush=True,
     )
-
     report = teacher_report(teacher, tokenizer, data)
     print("teacher intensity by block:", [round(x, 4) for x in report.intensity], flush=True)
-    n_t, n_s = teacher.config.num_hidden_layers, args.student_blocks
-    variants = skd.standard_variants(n_t, n_s, report)
-    if args.rows == "core":  # no KD, logit KD, MSE (uniform), spectral (uniform), spectral (spectral choice)
-        variants = variants[:5]
-    init = tuple(skd.resolve("uniform", n_t, n_s).teacher_blocks) if args.init == "teacher" else None
-    student = skd.StudentConfig(
-        n_s, init_from=init, freeze_embeddings=init is not None and not args.train_embeddings
-    )
-    train = skd.TrainConfig(epochs=args.epochs, lr=args.lr, cache_teacher=not args.no_cache_teacher)
-    t1 = time.time()
-    comparison = skd.run_comparison(
-        teacher, tokenizer, data, variants, student, train, seeds=seeds, on_run=print_run
-    )
-    comparison.add_reference("teacher", teacher_acc)
-    comparison.add_reference("TF-IDF + linear", tfidf["test_accuracy"])
-    walls["comparison_seconds"] = round(time.time() - t1, 1)
-    walls["total_seconds"] = round(time.time() - start, 1)
-    comparison.meta.update(
+    refs = {"teacher": teacher_acc, "TF-IDF + linear": tfidf["test_accuracy"]}
+    meta.update(
         {
-            **origin,
             "profile": args.profile,
-            "data": {"train": len(data.train), "validation": len(data.validation), "test": len(data.test)},
+            "data": {
+                "intents": data.num_labels,
+                "train": len(data.train),
+                "validation": len(data.validation),
+                "test": len(data.test),
+            },
             "teacher": info,
             "teacher_intensity": report.intensity,
             "tfidf": {k: v for k, v in tfidf.items() if k != "pipeline"},
-            "student": {
-                "n_student_blocks": n_s,
-                "init_from": list(init or []),
-                "frozen_embeddings": student.freeze_embeddings,
+            "train": {
+                "epochs": args.epochs,
+                "lr": args.lr,
+                "batch_size": train.batch_size,
+                "early_stopping": 1,
             },
-            "train": {"epochs": args.epochs, "lr": args.lr, "batch_size": train.batch_size},
+            "feature_config": COMPARISON_CONFIG.to_dict(),
             "wall_seconds": walls,
         }
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    best = comparison.best()
-    summary = (
-        f"best student: {best['variant']} {100 * best['mean']:.2f}% = "
-        f"{100 * best['mean'] / teacher_acc:.1f}% of the teacher's accuracy"
-    )
-    header = [
-        "# CLINC150: distilling the laptop teacher into a 2-block student",
-        "",
-        provenance_line(comparison.meta),
-        "",
-    ]
-    write_text_atomic(
-        out / "clinc150.md",
-        "\n".join(header) + comparison.to_markdown() + f"\n\n{summary}\n" + f"\nwall time: {walls}\n",
-    )
-    write_json_atomic(out / "clinc150.json", comparison.to_dict())
-    fig = comparison.plot(title="CLINC150, 2-block students, 3 seeds")
-    save_figure_atomic(fig, out / "clinc150.png", dpi=120)
-    print()
-    print(comparison.to_markdown())
-    print("\n" + summary)
-    print(f"total wall time {walls['total_seconds']:.0f} s; wrote {out}/clinc150.json, .md, .png")
+    done: dict[str, skd.Comparison] = {}
+    for key in keys:
+        student, variants = section_plan(key, teacher.config.num_hidden_layers, report)
+        print(f"\n## {TITLES[key]} ({len(variants)} rows x {len(seeds)} seeds)", flush=True)
+        t0 = time.time()
+        c = skd.run_comparison(
+            teacher, tokenizer, data, variants, student, train, seeds=seeds, on_run=print_run
+        )
+        for name, acc in refs.items():
+            c.add_reference(name, acc)
+        walls[key] = round(time.time() - t0, 1)
+        walls["total"] = round(time.time() - start, 1)
+        done[key] = c
+        write_results(out, done, meta, refs)
+        print(c.to_markdown(), flush=True)
+        print("\n".join(verdicts(c)), flush=True)
+        print(f"section {key}: {walls[key]:.0f} s; wrote {out}/clinc150.json, .md, .png", flush=True)
+    print(f"\ntotal wall time {walls['total']:.0f} s")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ reader sees where the students stand.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import statistics
 import time
@@ -51,6 +52,12 @@ FEATURE_LABELS = {
 }
 
 
+# The tutorial's feature weight: with normalised feature terms, the beta sweep
+# (benchmarks/results/beta_sweep.md) found beta <= 0.2 changes nothing measurable
+# and beta >= 2 lifts the students beyond the seed spread.
+COMPARISON_CONFIG = DistillConfig(alpha=0.9, beta=2.0, feature="spectral_tokens")
+
+
 def standard_variants(
     n_teacher: int, n_student: int, report: Any = None, config: DistillConfig | None = None
 ) -> list[Variant]:
@@ -61,9 +68,9 @@ def standard_variants(
     ``report`` is given, or ``config.mapping`` when set, e.g. from the layer picker);
     and the blog's variants: every 2nd teacher block, the mean of two teacher blocks,
     0.3 / 0.7. ``config`` gives alpha, beta and the feature loss (default: logit KD
-    alpha 0.9 + spectral_tokens at beta 0.2).
+    alpha 0.9 + spectral_tokens at beta 2, ``COMPARISON_CONFIG``).
     """
-    config = config or DistillConfig(alpha=0.9, beta=0.2, feature="spectral_tokens")
+    config = config or COMPARISON_CONFIG
     if not config.uses_features:
         raise ValueError("the comparison's config needs a feature loss and beta > 0 for its feature rows")
     label = FEATURE_LABELS[config.feature]
@@ -114,6 +121,15 @@ class Comparison:
         self.variants[variant.name] = variant
         self.runs.append(run)
 
+    def extend(self, other: Comparison) -> None:
+        """Add ``other``'s runs, variants and references (rows run later on the same students and data)."""
+        clash = set(other.variants) & set(self.variants)
+        if clash:
+            raise ValueError(f"variants already in this comparison: {', '.join(sorted(clash))}")
+        self.runs.extend(other.runs)
+        self.variants.update(other.variants)
+        self.references.update(other.references)
+
     def summary(self) -> list[dict[str, Any]]:
         """One row per variant: mean, std (sample), min, max of test accuracy, n seeds, seconds."""
         rows = []
@@ -149,6 +165,18 @@ class Comparison:
         """True when the seed ranges [min, max] of variants a and b do not overlap."""
         ra, rb = self.row(a), self.row(b)
         return ra["min"] > rb["max"] or rb["min"] > ra["max"]
+
+    def margin(self, a: str, b: str) -> float:
+        """(mean a - mean b) in units of the larger of the two seed standard deviations.
+
+        More than 2 is the benchmark's "beats by more than two seed standard
+        deviations"; +-inf when both rows have zero spread and different means, 0 when equal.
+        """
+        ra, rb = self.row(a), self.row(b)
+        diff, spread = ra["mean"] - rb["mean"], max(ra["std"], rb["std"])
+        if spread > 0:
+            return diff / spread
+        return 0.0 if diff == 0 else math.copysign(math.inf, diff)
 
     def compare(self, a: str, b: str) -> str:
         """One sentence: the mean difference of variants a and b and whether it exceeds the seed spread.
