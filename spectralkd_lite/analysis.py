@@ -9,6 +9,7 @@ copied to the host until the end.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -128,7 +129,8 @@ def analyze(
         meta: extra context stored in the report.
 
     Returns:
-        A SpectralReport with one entry per layer.
+        A SpectralReport with one entry per layer. Layers whose outputs hold NaN or
+        inf get a non-finite intensity and a RuntimeWarning naming them.
     """
     source = layers or LayerSource()
     modules, prefix = list(source.modules or []), source.num_prefix_tokens
@@ -183,6 +185,14 @@ def analyze(
         start = 0 if source.include_embeddings else 1
         blocks = list(range(start, start + len(spectra)))
         names = ["embeddings" if b == 0 else f"block {b}" for b in blocks]
+    bad = [b for b, s in zip(blocks, spectra, strict=True) if not bool(torch.isfinite(s).all())]
+    if bad:
+        warnings.warn(
+            f"block(s) {', '.join(map(str, bad))}: NaN or inf in the spectrum, so the model's outputs there hold "
+            "NaN or inf; their intensities are not finite",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     name = model_name or getattr(getattr(model, "config", None), "name_or_path", "") or type(model).__name__
     return SpectralReport(
         model_name=str(name),

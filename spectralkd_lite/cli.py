@@ -1,28 +1,34 @@
 """The ``spectralkd-lite`` command line: every argument parser and every printed line.
 
 The library modules compute and return; the ``_cmd_*`` functions here parse, call
-them, print and write files. A user error (ValueError, OSError, ...) is printed as
-one line and exits with status 2.
+them, print and write files. A user error (``USER_ERRORS``: a bad value, file, device,
+a missing package, a training that diverged) is printed as one line and exits with
+status 2; any other error as one line with status 1 (the traceback with $SPECTRALKD_DEBUG=1).
+A model is never written over one that is there, nor a run started over an earlier
+run's checkpoints, unless ``--overwrite`` (or ``--resume``) says so.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import matplotlib
 import matplotlib.pyplot as plt
+import torch
+from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModelForSequenceClassification
 
 from . import __version__
 from .compare import reference_accuracies, run_comparison, standard_variants
-from .config import TEXT_FEATURE_KINDS, DistillConfig, StudentConfig, TrainConfig
+from .config import TEXT_FEATURE_KINDS, DistillConfig, StudentConfig, TrainConfig, _check_finite
 from .data import load_intents
 from .distill import distill
 from .io import ensure_writable_dir, save_figure_atomic, write_json_atomic
@@ -41,8 +47,8 @@ from .teacher import (
     teacher_data,
     train_teacher,
 )
-from .text import load_classifier
-from .training import RunResult
+from .text import check_text_model, load_classifier
+from .training import RunResult, check_model_files
 from .workflows import (
     DEMO_STUDENT_TRAIN,
     analyze_text_model,
@@ -52,6 +58,10 @@ from .workflows import (
 )
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERNAL_ERROR = 1
+DEBUG_ENV = "SPECTRALKD_DEBUG"  # set to 1 to see the traceback of an unexpected error
+# What a user's input can raise (bad files, values, devices, missing packages, a training that diverged).
+USER_ERRORS = (ValueError, TypeError, OSError, csv.Error, ImportError, SafetensorError, FloatingPointError)
 
 
 def _positive_int(text: str) -> int:
@@ -64,18 +74,74 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
+def _float_in(low: float, high: float = math.inf, *, open_low: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number in [low, high] ((low, high] with ``open_low``)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        try:
+            _check_finite("the value", value, low, high, open_low=open_low)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+        return value
+
+    return parse
+
+
+_positive_float = _float_in(0.0, open_low=True)
+
+
+def _device(text: str) -> str:
+    """``--device``: a torch device this build of torch has (cpu, cuda, cuda:1, mps)."""
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
+        device = torch.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"unknown device {text!r}; e.g. cpu, cuda, cuda:1, mps") from None
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count(),
+        "mps": torch.backends.mps.is_available(),
+    }
+    if not available.get(device.type, False):
+        raise argparse.ArgumentTypeError(
+            f"device {text!r} is not available here ({torch.cuda.device_count()} CUDA devices); use cpu"
+        )
+    return text
+
+
+def _check_out_folder(out: Path, args: argparse.Namespace) -> None:
+    """Refuse to write a model over one that is there (the teacher, an earlier run) or over an earlier
+    run's checkpoints, which checkpoint rotation would delete; ``--overwrite`` (or ``--resume``) allows it."""
+    if getattr(args, "overwrite", False) or getattr(args, "resume", False) or not out.is_dir():
+        return
+    teacher = getattr(args, "teacher", None)
+    if teacher is not None and Path(teacher).resolve() == out.resolve():
+        raise ValueError(
+            f"--out {out} is the teacher's folder (--teacher): the student would overwrite the teacher; "
+            "give another --out, or --overwrite"
+        )
+    checkpoints = sorted(out.glob("checkpoint-*"))
+    if checkpoints:
+        raise ValueError(
+            f"--out {out} holds checkpoints of an earlier run ({checkpoints[-1].name}): give --resume to "
+            "continue it, or --overwrite to start over and delete them"
+        )
+    if (out / "config.json").is_file() or any(out.glob("*.safetensors")):
+        raise ValueError(
+            f"--out {out} already holds a model (config.json); give an empty or new folder, or --overwrite"
+        )
 
 
 def _cmd_analyze(args: argparse.Namespace) -> None:
     matplotlib.use("Agg")
+    if Path(args.model).is_dir():  # a local model: check its files and --max-length before loading it
+        check_model_files(args.model)
+        check_text_model(
+            AutoConfig.from_pretrained(args.model), args.max_length, what=f"--model {args.model}"
+        )
     out = ensure_writable_dir(args.out)
     report = analyze_text_model(
         args.model,
@@ -114,6 +180,7 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 def _cmd_train_teacher(args: argparse.Namespace) -> None:
     profile = choose_profile(args.profile)
     data = teacher_data(profile, args.data)  # before creating --out: a bad --data leaves nothing behind
+    _check_out_folder(Path(args.out), args)
     out = ensure_writable_dir(args.out)
     recipe = recipe_for(profile, data, epochs=args.epochs, lr=args.lr)
     print(
@@ -192,11 +259,12 @@ def _student(spec: str, teacher: Any, args: argparse.Namespace) -> tuple[Any, in
 
     Returns (StudentConfig or model, its number of blocks).
     """
-    if spec.isdigit():
+    if spec.isascii() and spec.isdigit():
         init = tuple(args.init_from) if args.init_from else None
         return StudentConfig(int(spec), init_from=init), int(spec)
     path = Path(spec)
     if path.is_dir():
+        check_model_files(path)
         model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=teacher.config.num_labels)
     elif path.is_file():
         config = AutoConfig.from_pretrained(path)
@@ -229,6 +297,7 @@ def _train_config(args: argparse.Namespace, **changes: Any) -> TrainConfig:
 
 
 def _cmd_distill(args: argparse.Namespace) -> None:
+    _check_out_folder(Path(args.out), args)
     out = ensure_writable_dir(args.out)
     teacher, tokenizer, data = _load_distill_inputs(args)
     n_teacher = teacher.config.num_hidden_layers
@@ -309,13 +378,20 @@ def _add_distill_options(p: argparse.ArgumentParser) -> None:
         choices=[*TEXT_FEATURE_KINDS, "none"],
         help="feature loss (default: spectral_tokens)",
     )
-    p.add_argument("--alpha", type=float, default=0.9, help="weight of logit KD, 0..1 (default: 0.9)")
     p.add_argument(
-        "--beta", type=float, default=0.2, help="weight of the feature loss, the paper's w_fft (default: 0.2)"
+        "--alpha", type=_float_in(0.0, 1.0), default=0.9, help="weight of logit KD, 0..1 (default: 0.9)"
     )
-    p.add_argument("--temperature", type=float, default=1.0, help="KD temperature T (default: 1)")
-    p.add_argument("--epochs", type=float, default=3, help="training epochs (default: 3)")
-    p.add_argument("--lr", type=float, default=5e-4, help="learning rate (default: 5e-4)")
+    p.add_argument(
+        "--beta",
+        type=_float_in(0.0),
+        default=0.2,
+        help="weight of the feature loss, the paper's w_fft, >= 0 (default: 0.2)",
+    )
+    p.add_argument(
+        "--temperature", type=_positive_float, default=1.0, help="KD temperature T > 0 (default: 1)"
+    )
+    p.add_argument("--epochs", type=_positive_float, default=3, help="training epochs, > 0 (default: 3)")
+    p.add_argument("--lr", type=_positive_float, default=5e-4, help="learning rate, > 0 (default: 5e-4)")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size (default: 32)")
     p.add_argument(
         "--init-from",
@@ -376,7 +452,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--top", type=_positive_int, default=4, help="highlight this many most intense blocks (default: 4)"
     )
     p.add_argument(
-        "--device", default=None, help="torch device, e.g. cpu or cuda (default: where the model loads)"
+        "--device",
+        type=_device,
+        default=None,
+        help="torch device, e.g. cpu or cuda (default: where the model loads)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_analyze)
@@ -442,6 +521,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--resume", action="store_true", help="resume from the last checkpoint in --out")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into an --out that holds a model or an earlier run's checkpoints (deleting them)",
+    )
     p.set_defaults(func=_cmd_distill)
 
     p = sub.add_parser(
@@ -504,6 +588,7 @@ def _add_train_teacher(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--lr", type=_positive_float, default=None, help=f"peak learning rate (default: {lrs})")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true", help="write into an --out that already holds a model")
     p.set_defaults(func=_cmd_train_teacher)
     return p
 
@@ -560,14 +645,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         args.func(args)
-    except (ValueError, TypeError, FileNotFoundError, PermissionError, OSError) as e:
-        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"spectralkd-lite {args.command}: error: {message}", file=sys.stderr)
+    except USER_ERRORS as e:
+        print(f"spectralkd-lite {args.command}: error: {_first_line(e)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        print(
+            f"spectralkd-lite {args.command}: internal error: {type(e).__name__}: {_first_line(e)} "
+            f"(set {DEBUG_ENV}=1 for the traceback, and please report it)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL_ERROR
     return 0
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 if __name__ == "__main__":

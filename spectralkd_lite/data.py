@@ -92,28 +92,43 @@ def builtin_dir() -> Path:
 def _read_csv(path: Path, text_col: str, label_col: str) -> list[tuple[str, str]]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file (expected a CSV with columns {text_col},{label_col})")
+    rows = []
     with path.open(newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
-        if reader.fieldnames is None or not {text_col, label_col} <= set(reader.fieldnames):
+        try:
+            if reader.fieldnames is None or not {text_col, label_col} <= set(reader.fieldnames):
+                raise ValueError(
+                    f"{path}: expected a CSV header with columns {text_col},{label_col}, got {reader.fieldnames}"
+                )
+            for row in reader:
+                text, label = (row.get(text_col) or "").strip(), (row.get(label_col) or "").strip()
+                if not text or not label:
+                    raise ValueError(f"{path}, line {reader.line_num}: empty {text_col} or {label_col}")
+                rows.append((text, label))
+        except csv.Error as e:
+            raise ValueError(f"{path}, line {reader.line_num}: not a readable CSV row ({e})") from None
+        except UnicodeDecodeError as e:
             raise ValueError(
-                f"{path}: expected a CSV header with columns {text_col},{label_col}, got {reader.fieldnames}"
-            )
-        rows = []
-        for line, row in enumerate(reader, start=2):
-            text, label = (row.get(text_col) or "").strip(), (row.get(label_col) or "").strip()
-            if not text or not label:
-                raise ValueError(f"{path}, line {line}: empty {text_col} or {label_col}")
-            rows.append((text, label))
+                f"{path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); save it as UTF-8"
+            ) from None
     if not rows:
         raise ValueError(f"{path}: no rows under the header")
     return rows
 
 
+def _header(path: Path) -> list[str]:
+    """The first row of a CSV file (undecodable bytes replaced: only the column names are read)."""
+    with path.open(newline="", encoding="utf-8", errors="replace") as f:
+        return next(csv.reader(f), [])
+
+
 def load_builtin(folder: str | Path | None = None) -> IntentData:
-    """The project's intent set: train.csv, validation.csv, test.csv with columns text,intent."""
-    folder = Path(folder) if folder is not None else builtin_dir()
-    rows = {s: _read_csv(folder / f"{s}.csv", "text", "intent") for s in SPLITS}
-    return _encode(rows, "builtin")
+    """The project's intent set: train.csv, validation.csv, test.csv with columns text,intent.
+
+    A ``folder`` of the same files gives a data set named after the folder.
+    """
+    rows = {s: _read_csv((Path(folder or builtin_dir())) / f"{s}.csv", "text", "intent") for s in SPLITS}
+    return _encode(rows, "builtin" if folder is None else Path(folder).resolve().name)
 
 
 def load_clinc150(path: str | Path, include_oos: bool = False) -> IntentData:
@@ -171,22 +186,28 @@ def load_banking77(folder: str | Path, validation_fraction: float = 0.1, seed: i
     return _encode({"train": keep, "validation": val, "test": test}, "banking77")
 
 
-def load_hub(name: str) -> IntentData:  # pragma: no cover - needs the hub (Colab)
+def load_hub(name: str) -> IntentData:
     """``clinc_oos`` (config ``plus``) or ``banking77`` from the Hugging Face hub."""
-    from datasets import load_dataset  # optional: only Colab users loading from the hub need it
+    if name not in ("clinc_oos", "banking77"):
+        raise ValueError(f"unknown hub data set {name!r}; choose hub:clinc_oos or hub:banking77")
+    try:
+        from datasets import load_dataset  # optional: only Colab users loading from the hub need it
+    except ImportError:
+        raise ModuleNotFoundError(
+            f"hub:{name} needs the datasets package (pip install datasets) and internet; "
+            "or give a local file: a CLINC150 data_full.json or a BANKING77 folder"
+        ) from None
 
-    if name == "clinc_oos":
+    if name == "clinc_oos":  # pragma: no cover - needs the hub
         ds = load_dataset("clinc_oos", "plus")
         names = ds["train"].features["intent"].names
         rows = {s: [(r["text"], names[r["intent"]]) for r in ds[k]] for s, k in _CLINC_SPLIT.items()}
-    elif name == "banking77":
+    else:  # pragma: no cover - needs the hub
         ds = load_dataset("banking77")
         names = ds["train"].features["label"].names
         split = ds["train"].train_test_split(test_size=0.1, seed=0, stratify_by_column="label")
         parts = {"train": split["train"], "validation": split["test"], "test": ds["test"]}
         rows = {s: [(r["text"], names[r["label"]]) for r in d] for s, d in parts.items()}
-    else:
-        raise ValueError(f"unknown hub data set {name!r}; choose clinc_oos or banking77")
     return _encode(rows, name)
 
 
@@ -205,6 +226,12 @@ def load_intents(source: str | Path) -> IntentData:
         if (path / "validation.csv").is_file():
             return load_builtin(path)
         if (path / "train.csv").is_file():
+            if "category" not in _header(path / "train.csv"):
+                raise ValueError(
+                    f"{path} has no validation.csv: a folder of text,intent CSVs needs train.csv, "
+                    "validation.csv and test.csv (only a BANKING77 folder, columns text,category, "
+                    "gets its validation split cut from train.csv)"
+                )
             return load_banking77(path)
     raise ValueError(
         f"unknown data {source!r}: use 'builtin', a CLINC150 data_full.json file, a BANKING77 folder "

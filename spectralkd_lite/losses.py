@@ -78,9 +78,11 @@ def _check_same_shape(student: Tensor, teacher: Tensor, what: str) -> None:
 
 
 def _check_tokens(student: Tensor, teacher: Tensor, mask: Tensor | None, what: str) -> Tensor | None:
-    """Validate (B, L, C) pairs and a (B, L) mask; return the mask as float32 (or None)."""
-    if student.dim() != 3:
-        raise ValueError(f"{what}: expected token sequences of shape (B, L, C), got {tuple(student.shape)}")
+    """Validate (B, L, C) pairs and a (B, L) mask; return the mask as float32 0/1 (nonzero = real) or None."""
+    if student.dim() != 3 or 0 in student.shape:
+        raise ValueError(
+            f"{what}: expected non-empty token sequences (B, L, C), each size >= 1, got {tuple(student.shape)}"
+        )
     _check_same_shape(student, teacher, what)
     if mask is None:
         return None
@@ -88,7 +90,7 @@ def _check_tokens(student: Tensor, teacher: Tensor, mask: Tensor | None, what: s
         raise ValueError(
             f"{what}: the attention mask must have shape (B, L) = {tuple(student.shape[:2])}, got {tuple(mask.shape)}"
         )
-    return mask.to(device=student.device, dtype=torch.float32)
+    return (mask != 0).to(device=student.device, dtype=torch.float32)
 
 
 def _token_rfft_error(student: Tensor, teacher: Tensor, mask: Tensor | None, magnitude: bool) -> Tensor:
@@ -100,6 +102,7 @@ def _token_rfft_error(student: Tensor, teacher: Tensor, mask: Tensor | None, mag
     when ``magnitude``). The result is the mean of e_b weighted by n_b, so it does
     not depend on how much padding the batch carries or which sequences share it.
     One FFT per distinct length in the batch (reading the lengths is one host sync).
+    A batch without a real token (all padding) gives 0, as every masked loss here does.
     """
     s, t = student.float(), teacher.float()
     if mask is None:
@@ -120,9 +123,7 @@ def _token_rfft_error(student: Tensor, teacher: Tensor, mask: Tensor | None, mag
         diff = fs.abs() - ft.abs() if magnitude else torch.view_as_real(fs) - torch.view_as_real(ft)
         total = total + diff.square().flatten(1).mean(1).sum() * n
         weight += n * len(rows)
-    if weight == 0:
-        raise ValueError("the attention mask is all padding: no real token to compare")
-    return total / weight
+    return total / max(weight, 1)
 
 
 def _masked_token_mean(err: Tensor, mask: Tensor | None) -> Tensor:
@@ -234,9 +235,9 @@ def spectral_loss_2d(student_map: Tensor, teacher_map: Tensor) -> Tensor:
     Returns:
         A 0-d float32 tensor.
     """
-    if student_map.dim() != 4:
+    if student_map.dim() != 4 or 0 in student_map.shape:
         raise ValueError(
-            f"spectral_loss_2d: expected feature maps (B, C, H, W), got {tuple(student_map.shape)}"
+            f"spectral_loss_2d: expected non-empty feature maps (B, C, H, W), got {tuple(student_map.shape)}"
         )
     _check_same_shape(student_map, teacher_map, "spectral_loss_2d")
     with _no_autocast(student_map):
@@ -328,6 +329,8 @@ def hidden_mse(student: Tensor, teacher: Tensor, mask: Tensor | None = None) -> 
         m = _check_tokens(student, teacher, mask, "hidden_mse")
     else:
         _check_same_shape(student, teacher, "hidden_mse")
+        if student.numel() == 0:
+            raise ValueError(f"hidden_mse: the features are empty, shape {tuple(student.shape)}")
         m = None
     with _no_autocast(student):
         return _masked_token_mean((student.float() - teacher.float()).square(), m)
@@ -483,7 +486,8 @@ def classification_loss(logits: Tensor, labels: Tensor, label_smoothing: float =
 
     Args:
         logits: (B, K).
-        labels: (B,) class indices.
+        labels: (B,) integer class indices in 0..K-1 (checked on the CPU; on a GPU the
+            kernel's own check fires, without a host sync here).
         label_smoothing: eps in [0, 1).
 
     Returns:
@@ -495,6 +499,19 @@ def classification_loss(logits: Tensor, labels: Tensor, label_smoothing: float =
         raise ValueError(
             f"classification_loss: expected logits (B, K) and labels (B,), got {tuple(logits.shape)} "
             f"and {tuple(labels.shape)}"
+        )
+    if labels.dtype == torch.bool or labels.is_floating_point() or labels.is_complex():
+        raise ValueError(
+            f"classification_loss: labels must be integer class indices, got dtype {labels.dtype}"
+        )
+    if (
+        labels.device.type == "cpu"
+        and len(labels)
+        and not 0 <= int(labels.min()) <= int(labels.max()) < logits.shape[1]
+    ):
+        raise ValueError(
+            f"classification_loss: labels must be class indices in 0..{logits.shape[1] - 1}, "
+            f"got values {int(labels.min())}..{int(labels.max())}"
         )
     with _no_autocast(logits):
         return F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing)

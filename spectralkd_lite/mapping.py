@@ -26,6 +26,7 @@ JSON file, a dict or a LayerMapping in; one validated LayerMapping out);
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Sequence
@@ -74,7 +75,7 @@ class LayerLink:
         if len(set(self.weights)) == 1:
             return f"{self.student}:" + "+".join(str(t) for t in self.teacher)
         return f"{self.student}:" + "+".join(
-            f"{w:g}*{t}" for t, w in zip(self.teacher, self.weights, strict=True)
+            f"{w!r}*{t}" for t, w in zip(self.teacher, self.weights, strict=True)
         )
 
 
@@ -130,8 +131,10 @@ class LayerMapping:
                 raise ValueError(
                     f"student block {link.student}: {len(link.teacher)} teacher blocks but {len(link.weights)} weights"
                 )
-            if any(w < 0 for w in link.weights):
-                raise ValueError(f"{link.describe()}: weights must be >= 0")
+            if not all(_is_number(w) and math.isfinite(w) and w >= 0 for w in link.weights):
+                raise ValueError(
+                    f"student block {link.student}: weights {list(link.weights)} must be finite numbers >= 0"
+                )
             if abs(sum(link.weights) - 1.0) > 1e-6:
                 raise ValueError(
                     f"{link.describe()}: weights sum to {sum(link.weights):g}, they must sum to 1"
@@ -149,7 +152,7 @@ class LayerMapping:
         w = torch.zeros(len(self.links), n_teacher + 1, dtype=dtype)
         for i, link in enumerate(self.links):
             for t, wt in zip(link.teacher, link.weights, strict=True):
-                w[i, t] = wt
+                w[i, _check_range(t, n_teacher, "teacher block")] = wt
         return w
 
     def to_dict(self) -> dict[str, Any]:
@@ -165,14 +168,30 @@ class LayerMapping:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LayerMapping:
-        if not isinstance(data, dict) or "links" not in data:
-            raise ValueError("a mapping needs a 'links' list of {student, teacher, weights}")
+        """A mapping from its JSON form; block numbers must be JSON integers, weights numbers."""
+        shape = "a JSON object with a 'links' list of {student, teacher, weights}"
+        if not isinstance(data, dict) or not isinstance(data.get("links"), list):
+            raise ValueError(f"a mapping must be {shape}, got {type(data).__name__} {_short(data)}")
         links = []
-        for item in data["links"]:
-            teacher = tuple(int(t) for t in item["teacher"])
-            weights = tuple(float(w) for w in item.get("weights", [1.0 / len(teacher)] * len(teacher)))
-            links.append(LayerLink(int(item["student"]), teacher, weights))
-        return cls(tuple(links), data.get("strategy", "manual"), dict(data.get("params", {})))
+        for i, item in enumerate(data["links"], start=1):
+            where = f"mapping link {i} ({_short(item)})"
+            if not isinstance(item, dict) or "student" not in item or "teacher" not in item:
+                raise ValueError(f"{where}: a link must be an object with 'student' and 'teacher'")
+            teacher = item["teacher"]
+            if not isinstance(teacher, list) or not teacher or not all(_is_int(t) for t in teacher):
+                raise ValueError(f"{where}: 'teacher' must be a list of block numbers, e.g. [5, 6]")
+            if not _is_int(item["student"]):
+                raise ValueError(f"{where}: 'student' must be a block number (an integer), e.g. 2")
+            weights = item.get("weights", [1.0 / len(teacher)] * len(teacher))
+            if not isinstance(weights, list) or not all(_is_number(w) for w in weights):
+                raise ValueError(f"{where}: 'weights' must be a list of numbers, e.g. [0.3, 0.7]")
+            links.append(LayerLink(item["student"], tuple(teacher), tuple(float(w) for w in weights)))
+        params = data.get("params", {})
+        return cls(
+            tuple(links),
+            str(data.get("strategy", "manual")),
+            dict(params) if isinstance(params, dict) else {},
+        )
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the mapping as JSON, atomically."""
@@ -186,11 +205,46 @@ class LayerMapping:
         return cls.from_dict(data)
 
 
-def _check_range(block: int, n: int, what: str) -> None:
-    if isinstance(block, bool) or not isinstance(block, int):
+def _check_range(block: int, n: int, what: str) -> int:
+    if not _is_int(block):
         raise ValueError(f"{what} must be an integer, got {block!r}")
     if not 1 <= block <= n:
         raise ValueError(f"{what} {block} is out of range: allowed blocks are 1..{n}")
+    return block
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_INT_TEXT = re.compile(r"\d+")
+_NUMBER_TEXT = re.compile(r"(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def _read_int(text: str) -> int:
+    """A block number or count written as plain digits ('7'); '1_0', '-1', '1.9' raise ValueError."""
+    if not _INT_TEXT.fullmatch(text.strip()):
+        raise ValueError(text)
+    return int(text)
+
+
+def _read_weight(text: str) -> float:
+    """A finite weight >= 0 written as a plain decimal ('0.3', '1e-3'); 'nan', 'inf', '1_0' raise ValueError."""
+    if not _NUMBER_TEXT.fullmatch(text.strip()):
+        raise ValueError(text)
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return value
 
 
 def _check_count(name: str, value: int, low: int, high: int) -> None:
@@ -208,6 +262,12 @@ def select_top(intensity: Sequence[float], k: int) -> list[int]:
     """
     n = len(intensity)
     _check_count("k", k, 1, n)
+    bad = [i + 1 for i, v in enumerate(intensity) if not math.isfinite(float(v))]
+    if bad:
+        raise ValueError(
+            f"the intensity of block {bad[0]} is {float(intensity[bad[0] - 1])}: every intensity must be "
+            "finite to rank blocks (the model's outputs held NaN or inf)"
+        )
     order = sorted(range(n), key=lambda i: (-float(intensity[i]), i))[:k]
     return sorted(i + 1 for i in order)
 
@@ -301,18 +361,19 @@ def parse_manual(spec: str) -> LayerMapping:
         left, right = part.split(":", 1)
         terms = [t.strip() for t in right.split("+")]
         try:
-            student = int(left)
+            student = _read_int(left)
             teacher, weights = [], []
             for term in terms:
                 if "*" in term:
                     w, t = term.split("*", 1)
-                    weights.append(float(w))
+                    weights.append(_read_weight(w))
                 else:
                     t = term
-                teacher.append(int(t))
+                teacher.append(_read_int(t))
         except ValueError:
             raise ValueError(
-                f"cannot read mapping entry {part!r}; use integers, e.g. '2:5+6' or '3:0.3*7+0.7*8'"
+                f"cannot read mapping entry {part!r}; use block numbers 1..N and finite weights >= 0, "
+                "e.g. '2:5+6' or '3:0.3*7+0.7*8'"
             ) from None
         if weights and len(weights) != len(teacher):
             raise ValueError(f"mapping entry {part!r}: give a weight for every teacher block or for none")
@@ -405,12 +466,12 @@ def _parse_params(strategy: str, text: str | None) -> dict[str, Any]:
             raise ValueError(f"{strategy}({text}): cannot read {part!r}; parameters of {strategy}: {names}")
         try:
             if key == "weights":
-                w = tuple(float(x) for x in value.split("/"))
+                w = tuple(_read_weight(x) for x in value.split("/"))
                 if len(w) != 2:
                     raise ValueError
                 params[key] = w
             else:
-                params[key] = int(value)
+                params[key] = _read_int(value)
         except ValueError:
             example = "weights=0.3/0.7" if key == "weights" else f"{key}=2"
             raise ValueError(f"{strategy}({text}): cannot read {part!r}; e.g. {example}") from None
@@ -483,12 +544,12 @@ def parse_blocks(text: str) -> list[int]:
         try:
             if "-" in part.strip("-"):
                 lo, hi = part.split("-", 1)
-                start, stop = int(lo), int(hi)
+                start, stop = _read_int(lo), _read_int(hi)
                 if start > stop:
                     raise ValueError
                 blocks.update(range(start, stop + 1))
             else:
-                blocks.add(int(part))
+                blocks.add(_read_int(part))
         except ValueError:
             raise ValueError(
                 f"cannot read {part!r}: give blocks like '1, 2, 5-6' or a mapping like '1:2, 2:5+6'"

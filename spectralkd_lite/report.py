@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -53,6 +54,15 @@ class SpectralReport:
 
     def __post_init__(self) -> None:
         n = len(self.blocks)
+        if n == 0:
+            raise ValueError(
+                f"the report of {self.model_name!r} has no layers: a report needs at least one block"
+            )
+        if not all(isinstance(b, int) and not isinstance(b, bool) for b in self.blocks):
+            raise ValueError(f"report blocks must be integers, got {self.blocks}")
+        if len(set(self.blocks)) != n:
+            repeated = sorted({b for b in self.blocks if self.blocks.count(b) > 1})
+            raise ValueError(f"report blocks must be distinct; block {repeated[0]} appears more than once")
         names = ["layer_names", "channels", "intensity", "spectra", "positions"] + (
             ["rms"] if self.rms else []
         )
@@ -91,11 +101,21 @@ class SpectralReport:
         half = c // 2 + 1
         return [k / c for k in range(half)], s[:half]
 
+    def check_finite(self, source: str = "the report") -> SpectralReport:
+        """Raise ValueError naming the first block whose intensity or spectrum is NaN or infinite."""
+        for b, i, s in zip(self.blocks, self.intensity, self.spectra, strict=True):
+            if not (math.isfinite(i) and all(math.isfinite(v) for v in s)):
+                raise ValueError(
+                    f"{source}: block {b} has intensity {i} or a spectrum with NaN or inf (the model's outputs "
+                    "held NaN or inf); such a report cannot be compared or ranked"
+                )
+        return self
+
     def top_layers(self, k: int) -> list[int]:
-        """The k most intense blocks, most intense first (ties: shallower first)."""
+        """The k most intense blocks, most intense first (ties: shallower first; NaN ranks last)."""
         if not 1 <= k <= self.num_layers:
             raise ValueError(f"k must be in 1..{self.num_layers}, got {k}")
-        order = sorted(range(self.num_layers), key=lambda i: (-self.intensity[i], i))
+        order = sorted(range(self.num_layers), key=lambda i: (_descending(self.intensity[i]), i))
         return [self.blocks[i] for i in order[:k]]
 
     def to_table(self) -> list[dict[str, Any]]:
@@ -133,7 +153,7 @@ class SpectralReport:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SpectralReport:
-        """Read a report written by ``save``; other files or schema versions are rejected."""
+        """Read a report written by ``save``; other files, schema versions, and NaN or inf values are rejected."""
         data = read_json(path, "spectral report")
         if not isinstance(data, dict) or data.get("schema") != SCHEMA:
             raise ValueError(f"{path} is not a spectralkd-lite spectral report (no schema {SCHEMA!r})")
@@ -145,9 +165,17 @@ class SpectralReport:
             )
         fields = {k: v for k, v in data.items() if k not in ("schema", "schema_version")}
         try:
-            return cls(**fields)
+            report = cls(**fields)
         except TypeError as e:
             raise ValueError(f"{path} is missing report fields or has unknown ones: {e}") from None
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
+        return report.check_finite(str(path))
+
+
+def _descending(value: float) -> float:
+    """Sort key for "largest first" that ranks NaN last."""
+    return math.inf if math.isnan(value) else -value
 
 
 def describe_depth_profile(

@@ -82,7 +82,9 @@ def stacked_magnitude_sums(
     Args:
         x: (G, *positions, C), G layers of the same shape, channels last.
         mask: bool (or 0/1) of shape ``positions``, shared by the G layers; True
-            marks a position that counts (padding is False). None: all count.
+            marks a position that counts (padding is False). None: all count. A
+            non-bool mask with other values than 0 and 1 is an error (checking it
+            reads the mask on the host; pass a bool mask to skip that).
         gather: transform only the counted positions (True) or all of them and sum
             with the mask as a mat-vec (False); None: gather on the CPU only.
 
@@ -95,6 +97,11 @@ def stacked_magnitude_sums(
         same sums. A batch's sums are taken in float32 and returned in float64 for
         accumulation across batches.
     """
+    if x.dim() < 2 or x.numel() == 0:
+        raise ValueError(
+            f"activations of shape {tuple(x.shape)} (layers, *positions, channels) are empty: "
+            "give at least one position and one channel"
+        )
     layers, channels = x.shape[0], x.shape[-1]
     flat = x.reshape(layers, -1, channels).float()
     if mask is None:
@@ -105,7 +112,7 @@ def stacked_magnitude_sums(
             f"mask has shape {tuple(mask.shape)}; it must be the activations' shape without "
             f"the channel axis, {tuple(x.shape[1:-1])}"
         )
-    weights = mask.reshape(-1)
+    weights = _check_mask(mask).reshape(-1)
     if gather is None:
         gather = x.device.type == "cpu"
     if gather:
@@ -118,6 +125,16 @@ def stacked_magnitude_sums(
         weights = weights.to(flat.dtype)
         sums = torch.matmul(weights, torch.fft.rfft(flat, dim=-1).abs())  # masked sum as a mat-vec
     return sums.double() / channels, weights.sum(dtype=torch.float64)
+
+
+def _check_mask(mask: Tensor) -> Tensor:
+    """The mask as bool; a non-bool mask must hold only 0 and 1 (one host read)."""
+    if mask.dtype == torch.bool:
+        return mask
+    if not bool(((mask == 0) | (mask == 1)).all()):
+        values = sorted({float(v) for v in mask.unique()[:6].tolist()})
+        raise ValueError(f"the mask must hold only 0 and 1 (or True and False), got values {values}")
+    return mask.bool()
 
 
 def magnitude_sums(x: Tensor, mask: Tensor | None = None, channel_dim: int = -1) -> tuple[Tensor, Tensor]:

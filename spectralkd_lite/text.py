@@ -26,10 +26,18 @@ from transformers import (
     Trainer,
     set_seed,
 )
+from transformers.trainer_utils import get_last_checkpoint
 
 from .config import TrainConfig
 from .data import IntentData, IntentSplit
-from .training import accuracy_metric, evaluate_accuracy, quiet_trainer, training_arguments
+from .training import (
+    StopOnNonFiniteLoss,
+    accuracy_metric,
+    check_model_files,
+    evaluate_accuracy,
+    quiet_trainer,
+    training_arguments,
+)
 
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # RoBERTa's ids 0..4
 
@@ -108,6 +116,12 @@ class EncodedSplit(Dataset):
     def __init__(
         self, split: IntentSplit, tokenizer: Any, max_length: int = 64, with_index: bool = False
     ) -> None:
+        special = tokenizer.num_special_tokens_to_add()
+        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length <= special:
+            raise ValueError(
+                f"max_length {max_length!r} leaves no room for text: the tokenizer adds {special} special "
+                f"tokens, so give at least {special + 1}"
+            )
         enc = tokenizer(split.texts, truncation=True, max_length=max_length)
         self.input_ids = enc["input_ids"]
         self.labels = split.labels
@@ -121,6 +135,38 @@ class EncodedSplit(Dataset):
         if self.with_index:
             item["example_index"] = i
         return item
+
+
+def max_tokens(config: Any) -> int | None:
+    """The longest input a model's position embeddings take (None when its config does not say).
+
+    RoBERTa-style models number positions from ``pad_token_id + 1``, so they take
+    ``max_position_embeddings - pad_token_id - 1`` tokens; BERT-style models all of them.
+    """
+    n = getattr(config, "max_position_embeddings", None)
+    if not isinstance(n, int):
+        return None
+    model_type = str(getattr(config, "model_type", ""))
+    if "roberta" in model_type or "camembert" in model_type:
+        return n - int(getattr(config, "pad_token_id", None) or 0) - 1
+    return n
+
+
+def check_text_model(config: Any, max_length: int, tokenizer: Any = None, what: str = "the model") -> None:
+    """Reject, before any forward pass, a ``max_length`` over the model's position embeddings
+    and a tokenizer with more tokens than the model's vocabulary (both would index out of range)."""
+    longest = max_tokens(config)
+    if longest is not None and max_length > longest:
+        raise ValueError(
+            f"max_length {max_length} is longer than {what} takes: its position embeddings allow at most "
+            f"{longest} tokens; give a max_length of at most {longest}"
+        )
+    vocab = getattr(config, "vocab_size", None)
+    if tokenizer is not None and isinstance(vocab, int) and len(tokenizer) > vocab:
+        raise ValueError(
+            f"the tokenizer has {len(tokenizer)} tokens but the vocabulary of {what} has {vocab}; "
+            f"give a model with vocab_size >= {len(tokenizer)} (built for this tokenizer)"
+        )
 
 
 def collator(tokenizer: Any):
@@ -154,6 +200,7 @@ def trainer_inputs(
     ``with_index`` gives each example its position in ``split`` (for a TeacherCache);
     ``validation`` is the split early stopping evaluates on (``train.early_stopping``).
     """
+    check_text_model(model.config, train.max_length, tokenizer, "the model to train")
     train_set = EncodedSplit(split, tokenizer, train.max_length, with_index=with_index)
     inputs = {
         "model": model,
@@ -161,7 +208,7 @@ def trainer_inputs(
         "train_dataset": train_set,
         "data_collator": collator(tokenizer),
         "processing_class": tokenizer,
-        "callbacks": list(train.callbacks),
+        "callbacks": [*train.callbacks, StopOnNonFiniteLoss()],
     }
     if train.early_stopping is not None:
         if validation is None or len(validation) == 0:
@@ -180,7 +227,7 @@ def train_and_score(trainer: Any, tokenizer: Any, data: IntentData, train: Train
     epoch under early stopping, when the best epoch's weights are the ones tested).
     """
     quiet_trainer(trainer, train.progress)
-    result = trainer.train(resume_from_checkpoint=train.resume or None)
+    result = trainer.train(resume_from_checkpoint=resume_checkpoint(trainer.args.output_dir, train.resume))
     scores = {
         f"{split}_accuracy": evaluate_accuracy(
             trainer.model, text_batches(getattr(data, split), tokenizer, max_length=train.max_length)
@@ -193,6 +240,21 @@ def train_and_score(trainer: Any, tokenizer: Any, data: IntentData, train: Train
         "steps": int(trainer.state.global_step),
         "log": [h for h in trainer.state.log_history if "loss" in h or "eval_accuracy" in h],
     }
+
+
+def resume_checkpoint(out_dir: str | os.PathLike, resume: bool | str) -> str | None:
+    """The checkpoint folder a run resumes from (None: start afresh), checked to be readable.
+
+    ``resume`` True means the last ``checkpoint-N`` in ``out_dir``; a string is a checkpoint folder.
+    """
+    if not resume:
+        return None
+    folder = get_last_checkpoint(str(out_dir)) if resume is True else str(resume)
+    if folder is None or not Path(folder).is_dir():
+        where = out_dir if resume is True else resume
+        raise FileNotFoundError(f"no checkpoint to resume from in {where}; start without resume")
+    check_model_files(folder)
+    return folder
 
 
 def train_classifier(
@@ -218,6 +280,13 @@ def load_classifier(name_or_path: str | os.PathLike, **kwargs: Any):
     path = str(name_or_path)
     if not Path(path).is_dir() and (path.startswith((".", "/", "~")) or Path(path).exists()):
         raise FileNotFoundError(f"no model folder at {path} (expected a folder written by save_pretrained)")
+    if Path(path).is_dir():
+        if not (Path(path) / "config.json").is_file():
+            raise FileNotFoundError(
+                f"the folder {path} holds no model (no config.json): give a folder written by save_pretrained "
+                "(an interrupted train-teacher leaves an empty one; train again)"
+            )
+        check_model_files(path)
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
     return model, tokenizer

@@ -13,16 +13,20 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError, safe_open
 from torch import Tensor, nn
-from transformers import TrainingArguments
+from transformers import TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback
 
 from .capture import model_device
@@ -198,6 +202,7 @@ def training_arguments(train: TrainConfig, out_dir: str | os.PathLike, n_train: 
         report_to="none",
         disable_tqdm=not train.progress,
         logging_strategy="epoch",
+        logging_nan_inf_filter=False,  # a NaN loss must reach the log, where StopOnNonFiniteLoss sees it
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
         # keep every column of our datasets: ``example_index`` is how a TeacherCache is read
@@ -205,6 +210,51 @@ def training_arguments(train: TrainConfig, out_dir: str | os.PathLike, n_train: 
         **saving,
         **extra,
     )
+
+
+class StopOnNonFiniteLoss(TrainerCallback):
+    """Stop training with FloatingPointError at the first logged loss that is NaN or infinite.
+
+    It reads the losses the Trainer logs anyway (every logging step, and the run's mean at
+    the end), so it adds no host sync to the training steps.
+    """
+
+    def on_log(
+        self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any
+    ):
+        for key in ("loss", "train_loss"):
+            value = (logs or {}).get(key)
+            if value is not None and not math.isfinite(value):
+                raise FloatingPointError(
+                    f"training stopped at step {state.global_step} (epoch {state.epoch or 0:.2f}): the loss is "
+                    f"{value}; lower the learning rate, or check the data, the mapping weights, beta and "
+                    "the temperature"
+                )
+
+
+def check_model_files(folder: str | os.PathLike) -> Path:
+    """Raise ValueError naming the first unreadable (truncated or corrupt) file of a saved model or checkpoint.
+
+    Reads only headers: a .safetensors file's index, a .pt / .pth file's zip directory, and
+    each .json file.
+    """
+    folder = Path(folder)
+    for path in sorted(folder.iterdir()):
+        try:
+            if path.suffix == ".safetensors":
+                with safe_open(str(path), "pt"):
+                    pass
+            elif path.suffix in (".pt", ".pth"):
+                zipfile.ZipFile(path).close()
+            elif path.suffix == ".json":
+                json.loads(path.read_text(encoding="utf-8"))
+        except (SafetensorError, zipfile.BadZipFile, ValueError, OSError) as e:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ValueError(
+                f"{path} cannot be read ({reason}): the file is truncated or corrupt; save it again, "
+                "or start without it"
+            ) from None
+    return folder
 
 
 def accuracy_metric(eval_pred: Any) -> dict[str, float]:
@@ -243,7 +293,8 @@ def fit_tensors(
 
     ``step`` gets the indices (batch_size,) of one batch on the model's device and
     returns a dict with ``LOSS_KEYS``. Loss terms are summed on the device and read
-    back once, at the end. Returns (one log dict per epoch, optimiser steps taken).
+    back once, at the end; a NaN or infinite loss stops the run with FloatingPointError
+    at the end of its epoch (one host read per epoch). Returns (one log dict per epoch, optimiser steps taken).
     """
     epochs = int(train.epochs)
     if epochs != train.epochs or epochs < 1:
@@ -270,6 +321,12 @@ def fit_tensors(
             optimizer.step()
             scheduler.step()
             sums += torch.stack([terms[k].detach() for k in LOSS_KEYS])
+        if not bool(torch.isfinite(sums).all()):  # one host read per epoch
+            raise FloatingPointError(
+                f"training stopped in epoch {len(epoch_sums) + 1}: a loss is NaN or infinite "
+                f"({dict(zip(LOSS_KEYS, sums.tolist(), strict=True))}); lower the learning rate, or check "
+                "the data, the mapping weights, beta and the temperature"
+            )
         epoch_sums.append(sums / steps_per_epoch)
     model.eval()
     means = torch.stack(epoch_sums).cpu().tolist()  # (epochs, terms): one host sync

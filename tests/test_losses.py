@@ -379,7 +379,7 @@ def test_spectral_losses_run_in_float32_under_bf16_autocast():
 
 
 def test_bad_shapes_raise_clear_errors():
-    with pytest.raises(ValueError, match=r"expected feature maps \(B, C, H, W\)"):
+    with pytest.raises(ValueError, match=r"expected non-empty feature maps \(B, C, H, W\)"):
         spectral_loss_2d(torch.zeros(2, 3, 4), torch.zeros(2, 3, 4))
     with pytest.raises(
         ValueError, match=r"same shape after channel alignment.*\(1, 2, 4, 4\).*\(1, 2, 4, 5\)"
@@ -387,9 +387,7 @@ def test_bad_shapes_raise_clear_errors():
         spectral_loss_2d(torch.zeros(1, 2, 4, 4), torch.zeros(1, 2, 4, 5))
     with pytest.raises(ValueError, match=r"attention mask must have shape \(B, L\) = \(2, 5\)"):
         spectral_loss_tokens(torch.zeros(2, 5, 3), torch.zeros(2, 5, 3), torch.ones(2, 6))
-    with pytest.raises(ValueError, match="all padding"):
-        spectral_loss_tokens(torch.zeros(2, 5, 3), torch.zeros(2, 5, 3), torch.zeros(2, 5))
-    with pytest.raises(ValueError, match=r"token sequences of shape \(B, L, C\)"):
+    with pytest.raises(ValueError, match=r"token sequences \(B, L, C\)"):
         spectral_loss_channels(torch.zeros(5, 3), torch.zeros(5, 3))
     with pytest.raises(ValueError, match="unknown axis 'both'"):
         magnitude_loss(torch.zeros(1, 2, 3), torch.zeros(1, 2, 3), axis="both")

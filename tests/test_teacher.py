@@ -200,7 +200,7 @@ def test_train_teacher_bad_input(tmp_path, capsys):
         args.func(args)
     with pytest.raises(SystemExit) as e:
         cli.main(["train-teacher", "--out", "x", "--epochs", "-1"])
-    assert e.value.code == 2 and "expected a positive number" in capsys.readouterr().err
+    assert e.value.code == 2 and "the value must be in (0, inf), got -1.0" in capsys.readouterr().err
     code = cli.main(["train-teacher", "--profile", "tiny", "--data", "nope", "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == cli.EXIT_BAD_INPUT and err.count("\n") == 1 and "unknown data 'nope'" in err

@@ -1,0 +1,667 @@
+"""Every bad input of the probe in issue #18 (and #17's): a clear one-line error, never a raw traceback,
+a silent NaN or a lost model.
+
+One row per bad input: the command line (exit status 2, the phrase on the last line of stderr) or the
+Python call (the exception or warning class, a phrase of its message).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from spectralkd_lite import cli
+from spectralkd_lite.analysis import LayerSource, analyze
+from spectralkd_lite.compare import check_plan
+from spectralkd_lite.config import DistillConfig, TrainConfig
+from spectralkd_lite.data import IntentData, IntentSplit, load_builtin, load_hub, load_intents
+from spectralkd_lite.io import write_json_atomic, write_text_atomic
+from spectralkd_lite.losses import (
+    classification_loss,
+    hidden_mse,
+    magnitude_loss,
+    spectral_loss_2d,
+    spectral_loss_channels,
+    spectral_loss_tokens,
+)
+from spectralkd_lite.mapping import MAPPING_SCHEMA, LayerLink, LayerMapping, parse_blocks, resolve, select_top
+from spectralkd_lite.report import SCHEMA, SpectralReport
+from spectralkd_lite.spectrum import layer_spectrum, patch_tokens, stacked_magnitude_sums
+from spectralkd_lite.text import check_text_model, load_classifier, train_classifier
+from spectralkd_lite.training import LOSS_KEYS, fit_tensors
+
+NAN, INF = float("nan"), float("inf")
+HAS_DATASETS = importlib.util.find_spec("datasets") is not None
+
+
+def _report(**changes) -> dict:
+    """A valid report's JSON (three blocks of 4 channels), with ``changes`` written over it."""
+    spectra = [[0.4, 0.2, 0.1, 0.2], [0.3, 0.2, 0.2, 0.2], [0.5, 0.1, 0.1, 0.1]]
+    data = {
+        "schema": SCHEMA,
+        "schema_version": 1,
+        "model_name": "m",
+        "layer_names": ["block 1", "block 2", "block 3"],
+        "blocks": [1, 2, 3],
+        "channels": [4, 4, 4],
+        "intensity": [sum(s) / 4 for s in spectra],
+        "spectra": spectra,
+        "positions": [10, 10, 10],
+        "batches": 1,
+        "meta": {},
+        "rms": [],
+    }
+    return {**data, **changes}
+
+
+def _write_intents(folder: Path, splits: dict[str, str], data: bytes | None = None) -> Path:
+    folder.mkdir(parents=True)
+    for name, text in splits.items():
+        (folder / f"{name}.csv").write_text(text, encoding="utf-8")
+    if data is not None:
+        (folder / "train.csv").write_bytes(data)
+    return folder
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.fixture(scope="module")
+def paths(saved_model, tmp_path_factory) -> dict[str, str]:
+    """Every bad file or folder the rows name, by placeholder."""
+    root = tmp_path_factory.mktemp("bad")
+    ok = "text,intent\nhello there,greet\nbye now,leave\n"
+    p: dict[str, Path] = {"model": Path(saved_model), "tmp": root}
+    p["csv_big"] = _write_intents(
+        root / "csv_big", {"train": ok, "validation": ok, "test": f'text,intent\n"{"a" * 200_000}",greet\n'}
+    )
+    p["non_utf8"] = _write_intents(
+        root / "non_utf8", {"validation": ok, "test": ok}, b"text,intent\ncaf\xe9 \xff,greet\n"
+    )
+    p["no_validation"] = _write_intents(root / "no_validation", {"train": ok, "test": ok})
+    p["unseen"] = _write_intents(
+        root / "unseen", {"train": ok, "validation": ok, "test": "text,intent\nhi,wave\n"}
+    )
+    p["custom3"] = _write_intents(
+        root / "custom3", {s: ok + "what time is it,clock\n" for s in ("train", "validation", "test")}
+    )
+    p["truncated_model"] = root / "truncated_model"
+    shutil.copytree(saved_model, p["truncated_model"])
+    _truncate(p["truncated_model"] / "model.safetensors")
+    p["empty_teacher"] = root / "empty_teacher"
+    p["empty_teacher"].mkdir()
+    p["holds_model"] = root / "holds_model"
+    shutil.copytree(saved_model, p["holds_model"])
+    p["holds_checkpoint"] = root / "holds_checkpoint"
+    (p["holds_checkpoint"] / "checkpoint-30").mkdir(parents=True)
+    p["resume_truncated"] = root / "resume_truncated"
+    shutil.copytree(saved_model, p["resume_truncated"] / "checkpoint-2")
+    _truncate(p["resume_truncated"] / "checkpoint-2" / "model.safetensors")
+    p["resume_empty"] = root / "resume_empty"
+    p["resume_empty"].mkdir()
+    config = json.loads((Path(saved_model) / "config.json").read_text())
+    p["small_vocab"] = root / "small_vocab.json"
+    p["small_vocab"].write_text(json.dumps({**config, "vocab_size": 10}))
+    mappings = {
+        "map_list": [{"student": 1, "teacher": [2]}],
+        "map_no_teacher": {"schema": MAPPING_SCHEMA, "links": [{"student": 1}]},
+        "map_teacher_text": {"schema": MAPPING_SCHEMA, "links": [{"student": 1, "teacher": "23"}]},
+        "map_student_float": {"schema": MAPPING_SCHEMA, "links": [{"student": 1.9, "teacher": [2]}]},
+    }
+    reports = {
+        "report": _report(),
+        "report_empty": _report(
+            layer_names=[], blocks=[], channels=[], intensity=[], spectra=[], positions=[]
+        ),
+        "report_repeated": _report(blocks=[1, 2, 2]),
+        "report_inf": _report(intensity=[0.2, INF, 0.2]),
+    }
+    for name, data in {**mappings, **reports}.items():
+        p[name] = root / f"{name}.json"
+        p[name].write_text(json.dumps(data))
+    return {k: str(v) for k, v in p.items()}
+
+
+DISTILL = ["distill", "--teacher", "{model}", "--student", "2", "--mapping", "uniform", "--quiet"]
+OUT = ["--out", "{tmp}/out"]
+ANALYZE = ["analyze", "--model", "{model}", "--out", "{tmp}/analysis", "--quiet"]
+REPORTS = ["compare-reports", "--out", "{tmp}/similarity"]
+
+CLI_ROWS = [
+    # raw tracebacks before: exceptions other than ValueError / TypeError / OSError
+    pytest.param([*ANALYZE, "--data", "{csv_big}"], "not a readable CSV row", id="csv-field-over-limit"),
+    pytest.param([*ANALYZE, "--device", "bogus"], "unknown device 'bogus'", id="device-bogus"),
+    pytest.param([*ANALYZE, "--device", "cuda:99"], "device 'cuda:99' is not available", id="device-absent"),
+    pytest.param(
+        [*ANALYZE, "--max-length", "100"], "allow at most 64 tokens", id="max-length-over-positions"
+    ),
+    pytest.param(
+        [*ANALYZE[:2], "{truncated_model}", *ANALYZE[3:]], "truncated or corrupt", id="truncated-safetensors"
+    ),
+    pytest.param(
+        [*ANALYZE, "--data", "hub:clinc_oos"],
+        "needs the datasets package",
+        id="hub-without-datasets",
+        marks=pytest.mark.skipif(HAS_DATASETS, reason="datasets is installed"),
+    ),
+    pytest.param(
+        ["train-teacher", "--profile", "full", "--out", "{tmp}/full"],
+        "needs the datasets package",
+        id="profile-full-without-datasets",
+        marks=pytest.mark.skipif(HAS_DATASETS, reason="datasets is installed"),
+    ),
+    pytest.param([*ANALYZE, "--data", "hub:nonsense"], "unknown hub data set 'nonsense'", id="hub-unknown"),
+    pytest.param(
+        [*DISTILL, *OUT, "--mapping", "{map_list}"], "not a spectralkd-lite layer mapping", id="map-json-list"
+    ),
+    pytest.param(
+        [*DISTILL, *OUT, "--mapping", "{map_no_teacher}"],
+        "with 'student' and 'teacher'",
+        id="map-json-no-teacher",
+    ),
+    pytest.param(
+        [*DISTILL, *OUT, "--mapping", "{map_teacher_text}"],
+        "'teacher' must be a list of block numbers",
+        id="map-json-teacher-text",
+    ),
+    pytest.param(
+        [*DISTILL, *OUT, "--mapping", "{map_student_float}"],
+        "'student' must be a block number",
+        id="map-json-student-1.9",
+    ),
+    pytest.param(
+        [*DISTILL, *OUT, "--mapping", "1_0:2"], "cannot read mapping entry '1_0:2'", id="map-underscore"
+    ),
+    pytest.param(
+        [*DISTILL, *OUT, "--mapping", "1:-1"], "cannot read mapping entry '1:-1'", id="map-teacher-minus-1"
+    ),
+    pytest.param([*DISTILL, *OUT, "--mapping", "1:nan*2+nan*3"], "finite weights >= 0", id="map-nan-weights"),
+    pytest.param([*DISTILL, *OUT, "--mapping", "1:inf*2+0*3"], "finite weights >= 0", id="map-inf-weight"),
+    pytest.param(
+        [*DISTILL, *OUT, "--mapping", "1:9"],
+        "teacher block 9 is out of range: allowed blocks are 1..3",
+        id="map-does-not-fit",
+    ),
+    pytest.param(
+        [*DISTILL, *OUT, "--student", "{small_vocab}"],
+        "the tokenizer has 500 tokens but the vocabulary of the model to train has 10",
+        id="student-vocab-smaller",
+    ),
+    pytest.param(
+        [*DISTILL, "--out", "{resume_truncated}", "--resume"], "truncated or corrupt", id="resume-truncated"
+    ),
+    pytest.param(
+        [*DISTILL, "--out", "{resume_empty}", "--resume"], "no checkpoint to resume from", id="resume-nothing"
+    ),
+    pytest.param(
+        ["distill", "--teacher", "{empty_teacher}", "--student", "2", *OUT],
+        "holds no model (no config.json)",
+        id="empty-teacher-folder",
+    ),
+    # NaN, inf and out-of-range numbers
+    pytest.param(
+        [*DISTILL, *OUT, "--beta", "nan"], "--beta: the value must be a finite number, got nan", id="beta-nan"
+    ),
+    pytest.param(
+        [*DISTILL, *OUT, "--beta", "-1"],
+        "--beta: the value must be in [0, inf), got -1.0",
+        id="beta-negative",
+    ),
+    pytest.param(
+        [*DISTILL, *OUT, "--temperature", "inf"],
+        "--temperature: the value must be a finite",
+        id="temperature-inf",
+    ),
+    pytest.param(
+        [*DISTILL, *OUT, "--temperature", "nan"],
+        "--temperature: the value must be a finite",
+        id="temperature-nan",
+    ),
+    pytest.param(
+        [*DISTILL, *OUT, "--temperature", "0"],
+        "--temperature: the value must be in (0, inf)",
+        id="temperature-0",
+    ),
+    pytest.param(
+        [*DISTILL, *OUT, "--alpha", "2"], "--alpha: the value must be in [0, 1], got 2.0", id="alpha-2"
+    ),
+    pytest.param(
+        [*DISTILL, *OUT, "--epochs", "0"], "--epochs: the value must be in (0, inf), got 0.0", id="epochs-0"
+    ),
+    pytest.param(
+        [*DISTILL, *OUT, "--epochs", "-1"],
+        "--epochs: the value must be in (0, inf), got -1.0",
+        id="epochs-minus-1",
+    ),
+    pytest.param(
+        [*DISTILL, *OUT, "--epochs", "nan"], "--epochs: the value must be a finite number", id="epochs-nan"
+    ),
+    pytest.param([*DISTILL, *OUT, "--lr", "0"], "--lr: the value must be in (0, inf)", id="lr-0"),
+    pytest.param([*DISTILL, *OUT, "--lr", "abc"], "--lr: expected a number, got 'abc'", id="lr-text"),
+    pytest.param(
+        ["demo", "--student-epochs", "0"],
+        "--student-epochs: the value must be in (0, inf)",
+        id="demo-epochs-0",
+    ),
+    pytest.param(
+        ["compare", "--teacher", "{model}", *OUT, "--seeds", "0,0"],
+        "expected distinct seeds",
+        id="seeds-repeated",
+    ),
+    pytest.param([*ANALYZE, "--max-length", "1"], "max_length 1 leaves no room for text", id="max-length-1"),
+    pytest.param([*DISTILL, *OUT, "--init-from", "1_0,2"], "cannot read '1_0'", id="init-from-underscore"),
+    # data loss
+    pytest.param([*DISTILL, "--out", "{model}"], "is the teacher's folder (--teacher)", id="out-is-teacher"),
+    pytest.param(
+        [*DISTILL, "--out", "{holds_checkpoint}"],
+        "holds checkpoints of an earlier run",
+        id="out-has-checkpoints",
+    ),
+    pytest.param([*DISTILL, "--out", "{holds_model}"], "already holds a model", id="out-has-model"),
+    pytest.param(
+        ["train-teacher", "--profile", "tiny", "--out", "{holds_model}"],
+        "already holds a model",
+        id="train-teacher-out-has-model",
+    ),
+    # misleading messages before
+    pytest.param([*ANALYZE, "--data", "{non_utf8}"], "non_utf8/train.csv: not UTF-8 text", id="csv-not-utf8"),
+    pytest.param([*REPORTS, "{report_empty}", "{report}"], "has no layers", id="report-empty"),
+    pytest.param(
+        [*REPORTS, "{report}", "{report_repeated}"],
+        "block 2 appears more than once",
+        id="report-repeated-blocks",
+    ),
+    pytest.param(
+        [*REPORTS, "{report_inf}", "{report}"], "block 2 has intensity inf", id="report-inf-intensity"
+    ),
+    # issue 17: data problems before any training
+    pytest.param([*ANALYZE, "--data", "{no_validation}"], "has no validation.csv", id="data-no-validation"),
+    pytest.param(
+        [*ANALYZE, "--data", "{unseen}"],
+        "unseen: split 'test' has labels not in the training split: wave",
+        id="test-labels-unseen",
+    ),
+    pytest.param(
+        [*DISTILL, *OUT, "--data", "{custom3}"], "the data 'custom3' has 3", id="custom-data-named-by-folder"
+    ),
+]
+
+
+@pytest.mark.parametrize(("argv", "phrase"), CLI_ROWS)
+def test_command_line_bad_input(paths, capsys, argv, phrase):
+    try:
+        code = cli.main([a.format(**paths) for a in argv])
+    except SystemExit as e:  # argparse rejects the value itself
+        code = e.code
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1] if err.strip() else ""
+    assert code == cli.EXIT_BAD_INPUT, err
+    assert "Traceback" not in err and "error:" in last
+    assert phrase.format(**paths) in last, last
+
+
+def _nan_module_batches() -> tuple[nn.Module, list[dict[str, torch.Tensor]]]:
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.block = nn.Identity()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.block(x)
+
+    return Block(), [{"x": torch.tensor([[[NAN, 1.0, 2.0, 3.0], [1.0, 2.0, 3.0, 4.0]]])}]
+
+
+def _analyze_nan():
+    model, batches = _nan_module_batches()
+    return analyze(model, batches, LayerSource(modules=("block",)), progress=False)
+
+
+def _nan_step(idx: torch.Tensor) -> dict[str, torch.Tensor]:
+    return {k: torch.tensor(NAN, requires_grad=True) for k in LOSS_KEYS}
+
+
+def _train_nan_model(saved_model: str, tmp: Path) -> None:
+    model, tok = load_classifier(saved_model)
+    with torch.no_grad():
+        model.classifier.out_proj.weight.fill_(NAN)
+    full = load_builtin()
+    cut = [
+        IntentSplit(s.texts[:8], s.labels[:8], s.label_names)
+        for s in (full.train, full.validation, full.test)
+    ]
+    train_classifier(model, tok, IntentData("tiny", *cut), tmp / "nan", TrainConfig(epochs=1, batch_size=4))
+
+
+def _link(teacher: tuple[int, ...], weights: tuple[float, ...]) -> LayerMapping:
+    return LayerMapping((LayerLink(1, teacher, weights),))
+
+
+API_ROWS = [
+    # empty inputs reaching the FFT
+    pytest.param(
+        lambda p: layer_spectrum(torch.zeros(0, 5, 8)), ValueError, "are empty", id="spectrum-empty-batch"
+    ),
+    pytest.param(
+        lambda p: layer_spectrum(torch.zeros(2, 5, 0)), ValueError, "are empty", id="spectrum-no-channels"
+    ),
+    pytest.param(
+        lambda p: spectral_loss_tokens(torch.zeros(0, 5, 3), torch.zeros(0, 5, 3)),
+        ValueError,
+        "non-empty",
+        id="loss-tokens-empty-batch",
+    ),
+    pytest.param(
+        lambda p: spectral_loss_channels(torch.zeros(2, 5, 0), torch.zeros(2, 5, 0)),
+        ValueError,
+        "non-empty",
+        id="loss-channels-no-channels",
+    ),
+    pytest.param(
+        lambda p: spectral_loss_2d(torch.zeros(0, 2, 4, 4), torch.zeros(0, 2, 4, 4)),
+        ValueError,
+        "non-empty",
+        id="loss-2d-empty-batch",
+    ),
+    pytest.param(
+        lambda p: hidden_mse(torch.zeros(0, 3), torch.zeros(0, 3)), ValueError, "empty", id="mse-empty"
+    ),
+    # masks and prefixes
+    pytest.param(
+        lambda p: layer_spectrum(torch.ones(2, 3, 4), torch.full((2, 3), 2)),
+        ValueError,
+        "only 0 and 1",
+        id="mask-value-2",
+    ),
+    pytest.param(
+        lambda p: stacked_magnitude_sums(torch.ones(1, 2, 3, 4), torch.full((2, 3), 0.5)),
+        ValueError,
+        "only 0 and 1",
+        id="mask-value-half",
+    ),
+    pytest.param(
+        lambda p: patch_tokens(torch.ones(1, 5, 4), -1),
+        ValueError,
+        "num_prefix_tokens=-1",
+        id="prefix-negative",
+    ),
+    pytest.param(
+        lambda p: LayerSource(num_prefix_tokens=-1),
+        ValueError,
+        "must be >= 0",
+        id="layer-source-prefix-negative",
+    ),
+    # labels of the classification loss
+    pytest.param(
+        lambda p: classification_loss(torch.zeros(2, 3), torch.tensor([0.0, 1.0])),
+        ValueError,
+        "integer class indices",
+        id="labels-float",
+    ),
+    pytest.param(
+        lambda p: classification_loss(torch.zeros(2, 3), torch.tensor([0, 3])),
+        ValueError,
+        r"in 0..2, got values 0..3",
+        id="labels-too-large",
+    ),
+    pytest.param(
+        lambda p: classification_loss(torch.zeros(2, 3), torch.tensor([-1, 0])),
+        ValueError,
+        r"in 0..2",
+        id="labels-negative",
+    ),
+    # mappings
+    pytest.param(
+        lambda p: _link((-1,), (1.0,)).teacher_weight_matrix(12),
+        ValueError,
+        "teacher block -1 is out of range",
+        id="weight-matrix-block-minus-1",
+    ),
+    pytest.param(
+        lambda p: _link((13,), (1.0,)).teacher_weight_matrix(12),
+        ValueError,
+        "allowed blocks are 1..12",
+        id="weight-matrix-block-13",
+    ),
+    pytest.param(
+        lambda p: _link((2, 3), (NAN, NAN)).validate(4, 12),
+        ValueError,
+        "must be finite numbers >= 0",
+        id="mapping-nan-weights",
+    ),
+    pytest.param(
+        lambda p: resolve("paired(weights=nan/nan)", 12, 4),
+        ValueError,
+        "cannot read 'weights=nan/nan'",
+        id="paired-nan-weights",
+    ),
+    pytest.param(
+        lambda p: resolve("top(k=1_0)", 12, 4, [1.0] * 12),
+        ValueError,
+        "cannot read 'k=1_0'",
+        id="param-underscore",
+    ),
+    pytest.param(
+        lambda p: resolve({"links": [{"student": 1, "teacher": "23"}]}, 24, 4),
+        ValueError,
+        "'teacher' must be a list",
+        id="dict-teacher-text",
+    ),
+    pytest.param(
+        lambda p: resolve({"links": [{"student": 1.9, "teacher": [2]}]}, 24, 4),
+        ValueError,
+        "'student' must be a block number",
+        id="dict-student-float",
+    ),
+    pytest.param(
+        lambda p: resolve({"links": [{"student": 1, "teacher": [2], "weights": ["1"]}]}, 24, 4),
+        ValueError,
+        "'weights' must be a list of numbers",
+        id="dict-weights-text",
+    ),
+    pytest.param(
+        lambda p: LayerMapping.from_dict([{"student": 1, "teacher": [2]}]),
+        ValueError,
+        "got list",
+        id="dict-is-list",
+    ),
+    pytest.param(
+        lambda p: resolve([1, 2], 12, 4), TypeError, "a mapping spec must be a string", id="spec-list"
+    ),
+    pytest.param(lambda p: parse_blocks("1_0"), ValueError, "cannot read '1_0'", id="blocks-underscore"),
+    pytest.param(lambda p: parse_blocks("-1"), ValueError, "cannot read '-1'", id="blocks-minus-1"),
+    pytest.param(
+        lambda p: select_top([NAN, 1.0, 2.0], 1), ValueError, "intensity of block 1 is nan", id="top-nan"
+    ),
+    pytest.param(
+        lambda p: resolve("top", 3, 1, [1.0, INF, 2.0]),
+        ValueError,
+        "intensity of block 2 is inf",
+        id="top-inf",
+    ),
+    # settings
+    pytest.param(
+        lambda p: DistillConfig(beta=NAN, feature="mse"),
+        ValueError,
+        "beta must be a finite number",
+        id="config-beta-nan",
+    ),
+    pytest.param(
+        lambda p: DistillConfig(temperature=INF),
+        ValueError,
+        "temperature must be a finite",
+        id="config-temperature-inf",
+    ),
+    pytest.param(
+        lambda p: TrainConfig(epochs=0), ValueError, r"epochs must be in \(0, inf\)", id="config-epochs-0"
+    ),
+    pytest.param(
+        lambda p: TrainConfig(epochs=NAN),
+        ValueError,
+        "epochs must be a finite number",
+        id="config-epochs-nan",
+    ),
+    pytest.param(lambda p: check_plan([], [0, 0]), ValueError, "unique names", id="plan-empty"),
+    # reports
+    pytest.param(
+        lambda p: SpectralReport(**{k: v for k, v in _report(blocks=[1, 1, 2]).items() if "schema" not in k}),
+        ValueError,
+        "block 1 appears more than once",
+        id="report-repeated-blocks-api",
+    ),
+    pytest.param(
+        lambda p: SpectralReport.load(p["report_inf"]),
+        ValueError,
+        "block 2 has intensity inf",
+        id="report-load-inf",
+    ),
+    # data
+    pytest.param(lambda p: load_hub("nonsense"), ValueError, "unknown hub data set", id="hub-unknown-api"),
+    pytest.param(
+        lambda p: load_intents(p["no_validation"]),
+        ValueError,
+        "has no validation.csv",
+        id="data-no-validation-api",
+    ),
+    pytest.param(
+        lambda p: load_intents(p["csv_big"]),
+        ValueError,
+        "csv_big/test.csv, line",
+        id="csv-field-over-limit-api",
+    ),
+    # models
+    pytest.param(
+        lambda p: check_text_model(load_classifier(p["model"])[0].config, 65),
+        ValueError,
+        "at most 64 tokens",
+        id="max-length-over-positions-api",
+    ),
+    pytest.param(
+        lambda p: load_classifier(p["truncated_model"]),
+        ValueError,
+        "truncated or corrupt",
+        id="load-truncated",
+    ),
+    pytest.param(
+        lambda p: load_classifier(p["empty_teacher"]),
+        FileNotFoundError,
+        "holds no model",
+        id="load-empty-folder",
+    ),
+    # non-finite values: a warning at analysis, an error in training
+    pytest.param(
+        lambda p: _analyze_nan(), RuntimeWarning, "NaN or inf in the spectrum", id="hidden-states-nan"
+    ),
+    pytest.param(
+        lambda p: fit_tensors(nn.Linear(2, 2), 4, _nan_step, TrainConfig(epochs=2, batch_size=2)),
+        FloatingPointError,
+        "training stopped in epoch 1",
+        id="fit-tensors-nan-loss",
+    ),
+    pytest.param(
+        lambda p: _train_nan_model(p["model"], Path(p["tmp"])),
+        FloatingPointError,
+        "the loss is nan",
+        id="trainer-nan-loss",
+    ),
+]
+
+
+@pytest.mark.parametrize(("call", "expected", "phrase"), API_ROWS)
+def test_python_bad_input(paths, call, expected, phrase):
+    if issubclass(expected, Warning):
+        with pytest.warns(expected, match=phrase):
+            call(paths)
+    else:
+        with pytest.raises(expected, match=phrase):
+            call(paths)
+
+
+# ---------------------------------------------------------------- behaviour beside the table
+
+
+def test_all_padding_batch_gives_zero_in_every_loss():
+    s, t, mask = torch.randn(2, 5, 4), torch.randn(2, 5, 4), torch.zeros(2, 5)
+    for value in (
+        spectral_loss_tokens(s, t, mask),
+        spectral_loss_channels(s, t, mask),
+        magnitude_loss(s, t, mask, "tokens"),
+        magnitude_loss(s, t, mask, "channels"),
+        hidden_mse(s, t, mask),
+    ):
+        assert float(value) == 0.0
+
+
+def test_nonzero_mask_values_count_as_real_tokens_in_every_loss():
+    s, t = torch.randn(2, 5, 4), torch.randn(2, 5, 4)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    for loss in (spectral_loss_tokens, spectral_loss_channels, magnitude_loss, hidden_mse):
+        assert float(loss(s, t, 2 * mask)) == pytest.approx(float(loss(s, t, mask)))
+
+
+def test_nan_intensity_ranks_last():
+    report = SpectralReport(
+        **{k: v for k, v in _report(intensity=[0.2, NAN, 0.1]).items() if "schema" not in k}
+    )
+    assert report.top_layers(3) == [1, 3, 2]
+
+
+def test_atomic_writes_get_the_mode_of_a_plain_write(tmp_path):
+    old = os.umask(0o027)
+    try:
+        write_json_atomic(tmp_path / "a.json", {"x": 1})
+        (tmp_path / "plain.txt").write_text("x")
+    finally:
+        os.umask(old)
+    assert (
+        (tmp_path / "a.json").stat().st_mode & 0o777
+        == (tmp_path / "plain.txt").stat().st_mode & 0o777
+        == 0o640
+    )
+    (tmp_path / "a.json").chmod(0o604)
+    write_text_atomic(tmp_path / "a.json", "y")  # an existing file keeps its mode, as with open(..., "w")
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o604
+
+
+def test_custom_folder_is_named_after_itself(paths):
+    assert load_intents(paths["custom3"]).name == "custom3"
+    assert load_builtin().name == "builtin"
+
+
+def test_an_unexpected_error_is_one_line_with_exit_status_1(monkeypatch, capsys):
+    def boom(args):
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(cli, "_cmd_compare_reports", boom)
+    monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
+    assert cli.main(["compare-reports", "a.json", "b.json"]) == cli.EXIT_INTERNAL_ERROR
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error: KeyError" in err and cli.DEBUG_ENV in err
+
+
+def test_overwrite_and_resume_get_past_the_refusal(paths, capsys):
+    """With --overwrite (or --resume) the run goes on to its next check: here a mapping that does not fit."""
+    for flag, out in (("--overwrite", paths["holds_model"]), ("--resume", paths["holds_checkpoint"])):
+        argv = [
+            "distill",
+            "--teacher",
+            paths["model"],
+            "--student",
+            "2",
+            "--mapping",
+            "1:9",
+            "--out",
+            out,
+            flag,
+        ]
+        assert cli.main(argv) == cli.EXIT_BAD_INPUT
+        assert "teacher block 9 is out of range" in capsys.readouterr().err
