@@ -241,9 +241,13 @@ class Comparison:
     @classmethod
     def load(cls, path: str | os.PathLike) -> Comparison:
         """A Comparison saved as JSON (``save``'s results.json, or a benchmark's), to read and compare again."""
-        data = read_json(path, "comparison results file")
+        return cls.from_dict(read_json(path, "comparison results file"), str(path))
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "the data") -> Comparison:
+        """The inverse of ``to_dict`` (``source`` names the origin in errors)."""
         if not isinstance(data, dict) or not isinstance(data.get("runs"), list):
-            raise ValueError(f"{path} is not a comparison results file (no 'runs' list)")
+            raise ValueError(f"{source} is not a comparison results file (no 'runs' list)")
         fields = {f.name for f in dataclasses.fields(RunResult)}
         runs = [RunResult(**{k: v for k, v in r.items() if k in fields}) for r in data["runs"]]
         variants = {}
@@ -303,6 +307,24 @@ class Comparison:
         if title:
             ax.set_title(title)
         return fig
+
+
+def load_sections(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Comparison]]:
+    """A results file in sections (benchmarks/clinc150.py's): its meta and one Comparison per section.
+
+    Each section's title is in its Comparison's ``meta["title"]``; the file's
+    reference rows (teacher, TF-IDF) are added to every section.
+    """
+    data = read_json(path, "sectioned results file")
+    if not isinstance(data, dict) or not isinstance(data.get("sections"), dict):
+        raise ValueError(f"{path} is not a sectioned results file (no 'sections' object)")
+    sections = {}
+    for key, section in data["sections"].items():
+        c = Comparison.from_dict(section, f"{path} section {key!r}")
+        c.references = {**data.get("references", {}), **c.references}
+        c.meta["title"] = section.get("title", key)
+        sections[key] = c
+    return dict(data.get("meta", {})), sections
 
 
 def check_plan(variants: Sequence[Variant], seeds: Sequence[int]) -> None:

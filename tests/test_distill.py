@@ -1,6 +1,7 @@
 """DistillationTrainer and students: frozen teacher, mapping checks, every term, resume."""
 
 import dataclasses
+import json
 import math
 
 import numpy as np
@@ -237,6 +238,51 @@ def test_comparison_sentence_follows_the_seed_ranges():
             comp.add(skd.Variant(name, DistillConfig()), skd.RunResult(name, seed, acc, None, 1.0))
     assert "+3.00 points" in comp.compare("b", "a") and "exceeds the seed spread" in comp.compare("b", "a")
     assert "within the seed spread" in comp.compare("c", "a")
+
+
+def _comparison(rows: dict[str, list[float]]) -> skd.Comparison:
+    comp = skd.Comparison()
+    for name, accs in rows.items():
+        for seed, acc in enumerate(accs):
+            comp.add(skd.Variant(name, DistillConfig()), skd.RunResult(name, seed, acc, None, 1.0, steps=10))
+    return comp
+
+
+def test_margin_counts_seed_standard_deviations():
+    # a: mean 0.81, sample std 0.01; b: mean 0.84, std 0.02 -> (0.84 - 0.81) / 0.02 = 1.5
+    comp = _comparison({"a": [0.80, 0.81, 0.82], "b": [0.82, 0.84, 0.86], "c": [0.9, 0.9], "d": [0.8, 0.8]})
+    assert comp.margin("b", "a") == pytest.approx(1.5)
+    assert comp.margin("a", "b") == pytest.approx(-1.5)
+    assert comp.margin("c", "d") == math.inf and comp.margin("d", "d") == 0.0
+
+
+def test_extend_adds_rows_and_refuses_a_repeated_variant():
+    first, second = _comparison({"a": [0.8, 0.9]}), _comparison({"b": [0.7, 0.7]})
+    second.add_reference("teacher", 0.95)
+    first.extend(second)
+    assert [r["variant"] for r in first.summary()] == ["a", "b"] and first.references == {"teacher": 0.95}
+    with pytest.raises(ValueError, match="already in this comparison: b"):
+        first.extend(_comparison({"b": [0.5]}))
+
+
+def test_sectioned_results_load_back_with_the_shared_references(tmp_path):
+    two, three = _comparison({"no KD": [0.9, 0.92]}), _comparison({"logit KD": [0.93, 0.95]})
+    path = tmp_path / "bench.json"
+    sections = {
+        "two": {"title": "2 blocks", **two.to_dict()},
+        "three": {"title": "3 blocks", **three.to_dict()},
+    }
+    path.write_text(
+        json.dumps({"meta": {"commit": "abc"}, "references": {"teacher": 0.96}, "sections": sections})
+    )
+    meta, loaded = skd.compare.load_sections(path)
+    assert meta == {"commit": "abc"} and list(loaded) == ["two", "three"]
+    assert loaded["three"].meta["title"] == "3 blocks" and loaded["three"].references == {"teacher": 0.96}
+    assert loaded["three"].row("logit KD")["mean"] == pytest.approx(0.94)
+    assert loaded["two"].row("no KD")["steps"] == 10
+    path.write_text(json.dumps(two.to_dict()))
+    with pytest.raises(ValueError, match="not a sectioned results file"):
+        skd.compare.load_sections(path)
 
 
 def test_teacher_cache_gives_the_live_teacher_losses(small):
