@@ -28,7 +28,14 @@ from transformers import AutoConfig, AutoModelForSequenceClassification
 
 from . import __version__
 from .compare import reference_accuracies, run_comparison, standard_variants
-from .config import TEXT_FEATURE_KINDS, DistillConfig, StudentConfig, TrainConfig, _check_finite
+from .config import (
+    CHANNEL_ALIGNMENTS,
+    TEXT_FEATURE_KINDS,
+    DistillConfig,
+    StudentConfig,
+    TrainConfig,
+    _check_finite,
+)
 from .data import load_intents
 from .distill import distill
 from .io import ensure_writable_dir, save_figure_atomic, write_json_atomic
@@ -117,12 +124,13 @@ def _check_out_folder(out: Path, args: argparse.Namespace) -> None:
     run's checkpoints, which checkpoint rotation would delete; ``--overwrite`` (or ``--resume``) allows it."""
     if getattr(args, "overwrite", False) or getattr(args, "resume", False) or not out.is_dir():
         return
-    teacher = getattr(args, "teacher", None)
-    if teacher is not None and Path(teacher).resolve() == out.resolve():
-        raise ValueError(
-            f"--out {out} is the teacher's folder (--teacher): the student would overwrite the teacher; "
-            "give another --out, or --overwrite"
-        )
+    for option in ("teacher", "student"):
+        source = getattr(args, option, None)
+        if source is not None and Path(source).is_dir() and Path(source).resolve() == out.resolve():
+            raise ValueError(
+                f"--out {out} is the {option}'s folder (--{option}): the student would overwrite the {option}; "
+                "give another --out, or --overwrite"
+            )
     checkpoints = sorted(out.glob("checkpoint-*"))
     if checkpoints:
         raise ValueError(
@@ -254,35 +262,45 @@ def _load_distill_inputs(args: argparse.Namespace):
     return teacher, tokenizer, data
 
 
-def _student(spec: str, teacher: Any, args: argparse.Namespace) -> tuple[Any, int]:
-    """``--student``: a number of blocks (a StudentConfig cut from the teacher), a config.json, or a model folder.
+def _student(
+    spec: str, teacher: Any, args: argparse.Namespace, *, allow_config: bool = True
+) -> tuple[Any, int]:
+    """``--student``: a number of blocks (a StudentConfig cut from the teacher), a pretrained model (a hub
+    name such as roberta-base, or a folder written by save_pretrained), or a config.json (a fresh model;
+    ``distill`` only).
 
     Returns (StudentConfig or model, its number of blocks).
     """
     if spec.isascii() and spec.isdigit():
+        if int(spec) < 1:
+            raise ValueError(f"--student {spec}: a student needs at least 1 block")
         init = tuple(args.init_from) if args.init_from else None
         return StudentConfig(int(spec), init_from=init), int(spec)
+    if args.init_from:
+        raise ValueError("--init-from takes a student given as a number of blocks, not a model")
     path = Path(spec)
-    if path.is_dir():
-        check_model_files(path)
-        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=teacher.config.num_labels)
-    elif path.is_file():
+    if path.is_file():
+        if not allow_config:
+            raise ValueError(
+                f"--student {spec}: compare trains a fresh student per run; give a number of blocks, a model "
+                "folder or a hub name"
+            )
         config = AutoConfig.from_pretrained(path)
         config.num_labels = teacher.config.num_labels
         model = AutoModelForSequenceClassification.from_config(config)
-    else:
-        raise FileNotFoundError(
-            f"--student {spec!r}: give a number of blocks, a config.json, or a model folder"
-        )
-    if args.init_from:
-        raise ValueError("--init-from takes a student given as a number of blocks, not a model")
-    return model, model.config.num_hidden_layers
+        return model, model.config.num_hidden_layers
+    student = StudentConfig.from_pretrained(spec)  # a folder (checked to hold a model) or a hub name
+    return student, student.n_student_blocks
 
 
 def _distill_config(args: argparse.Namespace) -> DistillConfig:
     feature = None if args.feature == "none" else args.feature
     return DistillConfig(
-        alpha=args.alpha, temperature=args.temperature, beta=args.beta if feature else 0.0, feature=feature
+        alpha=args.alpha,
+        temperature=args.temperature,
+        beta=args.beta if feature else 0.0,
+        feature=feature,
+        channel_align=args.channel_align,
     )
 
 
@@ -302,6 +320,8 @@ def _cmd_distill(args: argparse.Namespace) -> None:
     teacher, tokenizer, data = _load_distill_inputs(args)
     n_teacher = teacher.config.num_hidden_layers
     student, n_student = _student(args.student, teacher, args)
+    if isinstance(student, StudentConfig) and student.pretrained is not None:
+        print(f"student: {student.pretrained} ({n_student} blocks, pretrained)")
     report = teacher_report(teacher, tokenizer, data) if args.mapping.startswith("top") else None
     mapping = resolve(args.mapping, n_teacher, n_student, report)
     config = dataclasses.replace(_distill_config(args), mapping=mapping)
@@ -336,13 +356,13 @@ def _print_run(run: RunResult) -> None:
 def _cmd_compare(args: argparse.Namespace) -> None:
     out = ensure_writable_dir(args.out)
     teacher, tokenizer, data = _load_distill_inputs(args)
-    n_teacher, n_student = teacher.config.num_hidden_layers, args.student_blocks
+    n_teacher = teacher.config.num_hidden_layers
+    student, n_student = _student(args.student, teacher, args, allow_config=False)
     report = teacher_report(teacher, tokenizer, data)
     config = _distill_config(args)
     if args.mapping:
         config = dataclasses.replace(config, mapping=resolve(args.mapping, n_teacher, n_student, report))
     variants = standard_variants(n_teacher, n_student, report, config)
-    student = StudentConfig(n_student, init_from=tuple(args.init_from) if args.init_from else None)
     comparison = run_comparison(
         teacher,
         tokenizer,
@@ -398,6 +418,13 @@ def _add_distill_options(p: argparse.ArgumentParser) -> None:
         type=_block_list,
         default=None,
         help="teacher blocks to copy into the student, e.g. '2,4,6' (needs equal widths)",
+    )
+    p.add_argument(
+        "--channel-align",
+        choices=CHANNEL_ALIGNMENTS,
+        default="pool",
+        help="how teacher and student channels meet when their widths differ: pool = average-pool the wider "
+        "one (parameter-free), project = a learned linear map per link (default: pool)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
@@ -510,7 +537,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--student",
         required=True,
-        help="a number of blocks (the teacher's config, shallower), a config.json, or a model folder",
+        help="a number of blocks (cut from the teacher's config), a pretrained model: a hub name "
+        "(roberta-base, distilroberta-base) or a folder written by save_pretrained, or a config.json "
+        "(a fresh model of that config)",
     )
     p.add_argument(
         "--mapping",
@@ -538,7 +567,15 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     _add_distill_options(p)
-    p.add_argument("--student-blocks", type=_positive_int, default=2, help="student blocks (default: 2)")
+    p.add_argument(
+        "--student",
+        "--student-blocks",
+        dest="student",
+        default="2",
+        help="the student of every run: a number of blocks (cut from the teacher's config), or a pretrained "
+        "model: a hub name (roberta-base, distilroberta-base) or a folder written by save_pretrained "
+        "(default: 2)",
+    )
     p.add_argument("--seeds", type=_seed_list, default=[0, 1, 2], help="seeds, e.g. '0,1,2' (default: 0,1,2)")
     p.add_argument(
         "--mapping",

@@ -13,6 +13,7 @@ allowed, so bad input fails before any training starts.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,10 @@ from .mapping import LayerMapping
 
 # Feature losses for token sequences (B, L, C); "spectral_2d" needs a patch grid.
 TEXT_FEATURE_KINDS = tuple(k for k in FEATURE_KINDS if k != "spectral_2d")
+# How student and teacher channels meet when their widths differ: "pool" = parameter-free
+# adaptive average pooling of the wider one (``losses.align_channels``), "project" = a learned
+# linear map student -> teacher width per link (``losses.ChannelProjection``), trained with the student.
+CHANNEL_ALIGNMENTS = ("pool", "project")
 
 
 def _check_finite(name: str, value: float, low: float, high: float = math.inf, *, open_low: bool = False):
@@ -63,6 +68,7 @@ class DistillConfig:
     label_smoothing: float = 0.1
     mapping: LayerMapping | None = None
     normalize: bool = True
+    channel_align: str = "pool"
 
     def __post_init__(self) -> None:
         _check_finite("alpha", self.alpha, 0.0, 1.0)
@@ -75,6 +81,10 @@ class DistillConfig:
             raise ValueError(f"beta = {self.beta} needs a feature loss; allowed: {', '.join(FEATURE_KINDS)}")
         if self.magnitude_axis not in ("tokens", "channels"):
             raise ValueError(f"magnitude_axis must be 'tokens' or 'channels', got {self.magnitude_axis!r}")
+        if self.channel_align not in CHANNEL_ALIGNMENTS:
+            raise ValueError(
+                f"unknown channel_align {self.channel_align!r}; allowed: {', '.join(CHANNEL_ALIGNMENTS)}"
+            )
 
     @property
     def uses_features(self) -> bool:
@@ -97,6 +107,7 @@ class DistillConfig:
             "label_smoothing": self.label_smoothing,
             "mapping": self.mapping.spec() if self.mapping is not None else None,
             "normalize": self.normalize,
+            "channel_align": self.channel_align,
         }
 
 
@@ -147,12 +158,19 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class StudentConfig:
-    """A student cut from the teacher's architecture.
+    """A student cut from the teacher's architecture, or a pretrained model.
 
     n_student_blocks: its depth; width / heads: its hidden size and attention heads
     (default: the teacher's); init_from: teacher blocks 1..N to copy, one per
     student block (DistilBERT style; needs the teacher's width); freeze_embeddings:
-    keep the copied embeddings fixed (needs init_from).
+    keep the copied (or pretrained) embeddings fixed (needs init_from or pretrained).
+
+    pretrained: a hub name (``roberta-base``, ``distilroberta-base``) or a folder
+    written by ``save_pretrained``; the student is then that model, loaded with
+    ``AutoModelForSequenceClassification.from_pretrained(pretrained, num_labels=the
+    teacher's)`` (a fresh classification head), and ``n_student_blocks`` must be its
+    depth (``StudentConfig.from_pretrained`` reads it). It has its own width, so
+    width, heads and init_from are not taken with it.
     """
 
     n_student_blocks: int
@@ -160,6 +178,7 @@ class StudentConfig:
     heads: int | None = None
     init_from: tuple[int, ...] | None = None
     freeze_embeddings: bool = False
+    pretrained: str | None = None
 
     def __post_init__(self) -> None:
         _check_int("n_student_blocks", self.n_student_blocks, 1)
@@ -174,5 +193,38 @@ class StudentConfig:
                     f"init_from names {len(self.init_from)} teacher blocks for a student of "
                     f"{self.n_student_blocks} blocks; give one per student block"
                 )
-        if self.freeze_embeddings and self.init_from is None:
-            raise ValueError("freeze_embeddings needs init_from: fresh embeddings must be trained")
+        if self.pretrained is not None:
+            if isinstance(self.pretrained, os.PathLike):
+                object.__setattr__(self, "pretrained", os.fspath(self.pretrained))
+            if not isinstance(self.pretrained, str) or not self.pretrained.strip():
+                raise ValueError(f"pretrained must be a hub name or a model folder, got {self.pretrained!r}")
+            taken = [
+                f"{k}={v!r}" for k in ("width", "heads", "init_from") if (v := getattr(self, k)) is not None
+            ]
+            if taken:
+                raise ValueError(
+                    f"a pretrained student ({self.pretrained}) has its own shape and weights: "
+                    f"drop {', '.join(taken)}"
+                )
+        if self.freeze_embeddings and self.init_from is None and self.pretrained is None:
+            raise ValueError(
+                "freeze_embeddings needs init_from or pretrained: fresh embeddings must be trained"
+            )
+
+    @classmethod
+    def from_pretrained(
+        cls, name_or_dir: str | os.PathLike, freeze_embeddings: bool = False
+    ) -> StudentConfig:
+        """The student ``name_or_dir`` (a hub name or a save_pretrained folder), its depth read from its config.
+
+        Reads only the config (a hub name needs internet or a cached copy); raises
+        FileNotFoundError for a folder that holds no model.
+        """
+        from .distill import pretrained_model_config  # lazy: distill imports this module
+
+        config = pretrained_model_config(name_or_dir)
+        return cls(
+            int(config.num_hidden_layers),
+            freeze_embeddings=freeze_embeddings,
+            pretrained=os.fspath(name_or_dir),
+        )

