@@ -187,7 +187,7 @@ def load_banking77(folder: str | Path, validation_fraction: float = 0.1, seed: i
 
 
 def load_hub(name: str) -> IntentData:
-    """``clinc_oos`` (config ``plus``) or ``banking77`` from the Hugging Face hub."""
+    """``clinc_oos`` (config ``plus``, the 150 in-scope intents) or ``banking77`` from the Hugging Face hub."""
     if name not in ("clinc_oos", "banking77"):
         raise ValueError(f"unknown hub data set {name!r}; choose hub:clinc_oos or hub:banking77")
     try:
@@ -201,7 +201,11 @@ def load_hub(name: str) -> IntentData:
     if name == "clinc_oos":  # pragma: no cover - needs the hub
         ds = load_dataset("clinc_oos", "plus")
         names = ds["train"].features["intent"].names
-        rows = {s: [(r["text"], names[r["intent"]]) for r in ds[k]] for s, k in _CLINC_SPLIT.items()}
+        # the 150 in-scope intents, as load_clinc150 reads data_full.json (out-of-scope dropped)
+        rows = {
+            s: [(r["text"], names[r["intent"]]) for r in ds[k] if names[r["intent"]] != "oos"]
+            for s, k in _CLINC_SPLIT.items()
+        }
     else:  # pragma: no cover - needs the hub
         ds = load_dataset("banking77")
         names = ds["train"].features["label"].names

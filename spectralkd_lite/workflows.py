@@ -140,7 +140,7 @@ def demo(
         f"\nrecommended teacher blocks for a {n_student_blocks}-block student (top {len(top)} by intensity): {top}"
     )
     n_teacher = report.num_layers
-    variants = standard_variants(n_teacher, n_student_blocks, report)[:5]
+    variants = standard_variants(n_teacher, n_student_blocks, report, blog_rows=False)
     init = tuple(resolve("uniform", n_teacher, n_student_blocks).teacher_blocks)
     student = StudentConfig(n_student_blocks, init_from=init, freeze_embeddings=True)
     train = student_train or DEMO_STUDENT_TRAIN[name]

@@ -240,6 +240,21 @@ def test_comparison_sentence_follows_the_seed_ranges():
     assert "within the seed spread" in comp.compare("c", "a")
 
 
+def test_standard_rows_carry_the_seed_preset_for_24_to_12_and_drop_the_blog_rows_on_request():
+    rows = {v.name: v.config for v in skd.standard_variants(24, 12)}
+    assert rows["logit KD + spectral, seed preset"].mapping.teacher_blocks == [*range(1, 10), 21, 22, 23]
+    assert "logit KD + spectral, mean of 2 blocks" in rows
+    core = [v.name for v in skd.standard_variants(24, 12, blog_rows=False)]
+    assert core == [
+        "no KD",
+        "logit KD",
+        "logit KD + MSE, uniform",
+        "logit KD + spectral, uniform",
+        "logit KD + spectral, seed preset",
+    ]
+    assert all("seed preset" not in v.name for v in skd.standard_variants(6, 2))
+
+
 def _comparison(rows: dict[str, list[float]]) -> skd.Comparison:
     comp = skd.Comparison()
     for name, accs in rows.items():
