@@ -2,19 +2,20 @@
 
 One namespace for readers: ``import spectralkd_lite as skd`` gives what a notebook
 or a user needs; the modules with more specialised tools are reachable as
-``skd.losses``, ``skd.plots``, ``skd.similarity``, ``skd.vision`` and ``skd.digits``
-(see docs/architecture.md for the module map).
+``skd.losses``, ``skd.plots``, ``skd.similarity``, ``skd.decomposition``,
+``skd.vision`` and ``skd.digits`` (see docs/architecture.md for the module map).
 
 Layers are named by block number 1..N everywhere a user sees them: block i is
 ``hidden_states[i]`` of a Hugging Face model (index 0 is the embedding output).
 """
 
-from . import digits, losses, plots, similarity, vision
+from . import decomposition, digits, losses, plots, similarity, vision
 from .analysis import LayerSource, analyze
 from .baselines import tfidf_baseline
 from .compare import Comparison, Variant, run_comparison, standard_variants
 from .config import DistillConfig, StudentConfig, TrainConfig
 from .data import load_intents
+from .decomposition import IntensityParts, intensity_parts
 from .distill import distill, distill_step_losses, make_student
 from .distill_widget import DistillRunner
 from .mapping import LayerMapping, resolve
@@ -35,6 +36,7 @@ __all__ = [
     "Comparison",
     "DistillConfig",
     "DistillRunner",
+    "IntensityParts",
     "LayerMapping",
     "LayerPicker",
     "LayerSource",
@@ -47,12 +49,14 @@ __all__ = [
     "analyze",
     "choose_profile",
     "compare_reports",
+    "decomposition",
     "describe_depth_profile",
     "digits",
     "distill",
     "distill_step_losses",
     "evaluate_accuracy",
     "get_teacher",
+    "intensity_parts",
     "layer_intensity",
     "layer_spectrum",
     "load_intents",

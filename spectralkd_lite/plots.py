@@ -12,6 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from .decomposition import IntensityParts, white_noise_flatness
 from .report import SpectralReport
 from .similarity import (
     ReportSimilarity,
@@ -100,6 +101,92 @@ def plot_spectra(
     ax.set_xlabel("normalised frequency k / C")
     ax.set_xlim(0.0, 0.5)
     ax.set_title(title or f"Layer spectra: {report.model_name}")
+    return fig
+
+
+def plot_intensity_parts(
+    parts: IntensityParts,
+    labels: Sequence[int | str],
+    band: float | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Three panels, one bar per layer: intensity, rms / sqrt(C), and flatness (their ratio).
+
+    ``parts``: ``intensity_parts(...)`` or ``IntensityParts.from_report(report)``;
+    ``labels``: one tick label per layer (block or stage numbers). Every axis starts at
+    zero; the flatness panel spans 0..1 (its ceiling) and draws the white-noise flatness
+    of each layer's width as a dashed line, with a band of +-``band`` (a relative
+    tolerance, e.g. 0.05) around it when given. Returns the figure.
+    """
+    intensity, scale, flatness = (
+        t.detach().cpu().numpy() for t in (parts.intensity, parts.scale, parts.flatness)
+    )
+    if len(labels) != len(intensity):
+        raise ValueError(f"{len(labels)} labels for {len(intensity)} layers")
+    x = np.arange(len(labels))
+    fig, axes = plt.subplots(1, 3, figsize=(12.0, 3.2), layout="constrained")
+    panels = [
+        (intensity, "intensity I = mean |F|", "intensity"),
+        (scale, "RMS / sqrt(C)", "scale: RMS / sqrt(C)"),
+        (flatness, "flatness = I / (RMS / sqrt(C))", "flatness (1 = perfectly flat)"),
+    ]
+    for ax, (values, ylabel, name) in zip(axes, panels, strict=True):
+        ax.bar(x, values, color=BASE, alpha=0.6 if ax is axes[2] else 1.0)
+        ax.set_xticks(x, [str(label) for label in labels])
+        ax.set_ylabel(ylabel)
+        ax.set_title(name)
+        ax.set_ylim(0.0, 1.15 * float(values.max()))
+    noise = np.array([white_noise_flatness(int(c)) for c in parts.channels.cpu().numpy()])
+    ax = axes[2]
+    ax.set_ylim(0.0, 1.05)
+    ax.axhline(1.0, color="black", lw=1, label="ceiling: 1", zorder=3)
+    ax.step(
+        np.r_[x - 0.5, x[-1] + 0.5],
+        np.r_[noise, noise[-1]],
+        where="post",
+        color="tab:red",
+        ls="--",
+        label="white noise of the same width",
+        zorder=3,
+    )
+    if band:
+        ax.fill_between(
+            np.r_[x - 0.5, x[-1] + 0.5],
+            np.r_[noise, noise[-1]] * (1 - band),
+            np.r_[noise, noise[-1]] * (1 + band),
+            step="post",
+            color="tab:red",
+            alpha=0.3,
+            label=f"white noise +-{band:.0%}",
+            zorder=3,
+        )
+    ax.legend(fontsize="x-small", loc="lower right")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_accuracy_in_context(comparison, chance: float, title: str | None = None) -> Figure:
+    """A comparison's accuracy figure twice: on the full 0..100% axis, then zoomed.
+
+    ``comparison``: a ``Comparison`` (anything with ``plot(ax=, title=)`` drawing
+    accuracy in % on the x axis); ``chance``: the accuracy of guessing (1 / classes
+    for balanced classes), drawn as a line with the 100% ceiling on the full axis, and
+    as the edges of the zoomed range, so a reader sees how much of the scale the
+    differences take. Returns the figure.
+    """
+    fig, (full, zoom) = plt.subplots(1, 2, figsize=(13.0, 3.4), layout="constrained", width_ratios=(1, 1.3))
+    comparison.plot(ax=full, title="full scale: random guess to perfect")
+    full.axvline(100 * chance, color="0.3", ls=":", lw=1.5, label=f"random guess {100 * chance:.0f}%")
+    full.axvline(100.0, color="black", lw=1.5, label="ceiling 100%")
+    full.set_xlim(0.0, 102.0)
+    full.legend(loc="lower left", fontsize="x-small")
+    comparison.plot(ax=zoom, title="zoomed to the data (same runs)")
+    lo, hi = zoom.get_xlim()
+    full.axvspan(lo, hi, color="tab:orange", alpha=0.12, lw=0)
+    zoom.set_title(f"zoomed to {lo:.1f}..{hi:.1f}% (shaded on the left)")
+    if title:
+        fig.suptitle(title)
     return fig
 
 
