@@ -50,11 +50,12 @@ from .teacher import (
     METRICS_FILE,
     MINILM_NAME,
     RECIPES,
+    load_teacher,
     recipe_for,
     teacher_data,
     train_teacher,
 )
-from .text import check_text_model, load_classifier
+from .text import check_text_model
 from .training import RunResult, check_model_files
 from .workflows import (
     DEMO_STUDENT_TRAIN,
@@ -181,6 +182,7 @@ def _cmd_demo(args: argparse.Namespace) -> None:
         seeds=tuple(args.seeds),
         student_train=train,
         teacher_overrides={"epochs": args.teacher_epochs} if args.teacher_epochs is not None else None,
+        teacher_path=args.teacher,
         log=print,
     )
 
@@ -252,13 +254,8 @@ def _block_list(text: str) -> list[int]:
 
 
 def _load_distill_inputs(args: argparse.Namespace):
-    teacher, tokenizer = load_classifier(args.teacher)
     data = load_intents(args.data)
-    if teacher.config.num_labels != data.num_labels:
-        raise ValueError(
-            f"the teacher has {teacher.config.num_labels} labels but the data {data.name!r} has {data.num_labels}; "
-            "distil on the data the teacher was trained on"
-        )
+    teacher, tokenizer, _ = load_teacher(args.teacher, data, measure=False)
     return teacher, tokenizer, data
 
 
@@ -518,6 +515,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         default=None,
         help="epochs of the teacher (default: the profile's)",
+    )
+    p.add_argument(
+        "--teacher",
+        default=None,
+        help="a teacher folder fine-tuned on the built-in intents (e.g. from train-teacher) instead of the profile's",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_demo)

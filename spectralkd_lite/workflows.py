@@ -21,7 +21,7 @@ from .mapping import LayerMapping, resolve
 from .plots import plot_intensity, plot_spectra
 from .profiles import choose_profile, profile_reason
 from .report import SpectralReport
-from .teacher import get_teacher, teacher_data
+from .teacher import get_teacher, load_teacher, teacher_data
 from .text import text_batches
 
 # The demo's students by profile: few epochs, so that the demo stays a few minutes on a CPU;
@@ -104,6 +104,7 @@ def demo(
     seeds: tuple[int, ...] = (0, 1, 2),
     student_train: TrainConfig | None = None,
     teacher_overrides: dict[str, Any] | None = None,
+    teacher_path: str | os.PathLike | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """The README's main job: the profile's teacher on the built-in intents, its spectral report and
@@ -114,7 +115,8 @@ def demo(
     blocks (embeddings copied and frozen) and are trained with ``student_train`` (default:
     ``DEMO_STUDENT_TRAIN[profile]``) for: no KD, logit KD, logit KD + hidden MSE (uniform),
     logit KD + spectral (uniform), logit KD + spectral (the recommended blocks).
-    ``teacher_overrides`` go to the teacher recipe (e.g. ``{"epochs": 1}``). ``log`` receives
+    ``teacher_overrides`` go to the teacher recipe (e.g. ``{"epochs": 1}``); ``teacher_path``
+    is a teacher folder of your own, fine-tuned on the same intents, used instead. ``log`` receives
     each line of the story (the command line passes ``print``); everything is written to ``out_dir``.
     """
     say = log or (lambda _line: None)
@@ -126,8 +128,12 @@ def demo(
         f"data: {data.name}, {data.num_labels} intents, {len(data.train)} train / {len(data.validation)} validation / {len(data.test)} test"
     )
     tfidf = tfidf_baseline(data)
-    model, tokenizer, info = get_teacher(name, data, **(teacher_overrides or {}))
-    how = "from the cache" if info["cached"] else f"fine-tuned in {info['train_seconds']:.0f} s"
+    if teacher_path is not None:
+        model, tokenizer, info = load_teacher(teacher_path, data)
+        how = f"from {teacher_path}"
+    else:
+        model, tokenizer, info = get_teacher(name, data, **(teacher_overrides or {}))
+        how = "from the cache" if info["cached"] else f"fine-tuned in {info['train_seconds']:.0f} s"
     say(f"teacher: {info['base_model']}, {info['n_blocks']} blocks x {info['width']} channels ({how})")
     report = teacher_report(model, tokenizer, data)
     mappings = recommend(report, n_student_blocks)

@@ -1,10 +1,12 @@
 """Teachers: the hash-checked laptop model, tiny training, the cache, the train-teacher command."""
 
+import dataclasses
 import importlib.util
 import json
 import os
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 
@@ -205,3 +207,20 @@ def test_train_teacher_bad_input(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == cli.EXIT_BAD_INPUT and err.count("\n") == 1 and "unknown data 'nope'" in err
     assert not (tmp_path / "o").exists()  # --data is checked before --out is created
+
+
+def test_a_teacher_folder_of_your_own_is_checked_and_measured(saved_model):
+    from spectralkd_lite.data import load_builtin
+    from spectralkd_lite.teacher import load_teacher
+
+    data = load_builtin()
+    model, tokenizer, info = load_teacher(saved_model, data)
+    assert info["n_blocks"] == 3 and info["width"] == 16 and info["cached"]
+    # measured here (no teacher.json): the fraction of test labels the model's argmax gets right
+    batch = tokenizer(data.test.texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        predicted = model(**batch).logits.argmax(-1).numpy()
+    assert info["test_accuracy"] == pytest.approx(float((predicted == np.asarray(data.test.labels)).mean()))
+    fewer = dataclasses.replace(data, train=dataclasses.replace(data.train, label_names=data.label_names[:5]))
+    with pytest.raises(ValueError, match=f"has {data.num_labels} labels but the data .* has 5"):
+        load_teacher(saved_model, fewer)
