@@ -38,6 +38,7 @@ import spectralkd_lite as skd
 from spectralkd_lite.compare import COMPARISON_CONFIG, FEATURE_LABELS
 from spectralkd_lite.data import load_clinc150
 from spectralkd_lite.io import save_figure_atomic, write_json_atomic, write_text_atomic
+from spectralkd_lite.teacher import load_teacher
 from spectralkd_lite.workflows import teacher_report
 
 SECTIONS = ("2block", "3block", "scratch", "losses")
@@ -157,6 +158,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=2.0, help="student epochs (default: 2)")
     parser.add_argument("--lr", type=float, default=5e-4, help="student learning rate (default: 5e-4)")
     parser.add_argument(
+        "--teacher",
+        default=None,
+        help="a teacher folder fine-tuned on CLINC150's 150 intents (default: the profile's)",
+    )
+    parser.add_argument(
         "--teacher-epochs", type=float, default=None, help="override the profile's teacher epochs"
     )
     parser.add_argument(
@@ -188,9 +194,12 @@ def main() -> None:
     walls["tfidf"] = round(time.time() - t0, 1)
     print(f"TF-IDF + linear: {100 * tfidf['test_accuracy']:.2f}% ({walls['tfidf']:.0f} s)", flush=True)
     t0 = time.time()
-    teacher, tokenizer, info = skd.get_teacher(
-        args.profile, data, cache_dir=args.cache, epochs=args.teacher_epochs
-    )
+    if args.teacher is not None:
+        teacher, tokenizer, info = load_teacher(args.teacher, data, measure=False)
+    else:
+        teacher, tokenizer, info = skd.get_teacher(
+            args.profile, data, cache_dir=args.cache, epochs=args.teacher_epochs
+        )
     walls["teacher"] = round(time.time() - t0, 1)
     teacher_acc = skd.evaluate_accuracy(teacher, skd.text_batches(data.test, tokenizer))
     print(
