@@ -10,6 +10,13 @@ SYSTEM_PACKAGES := libcairo2-dev libpango1.0-dev pkg-config ffmpeg
 # the browser tests drive Debian's Chromium (Playwright's own browser download is not used)
 BROWSER_PACKAGES := chromium
 PYTEST_ARGS ?=
+PYTEST := HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -p no:cacheprovider
+NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+PHASE_TIMES := test-artifacts/phase-times.txt
+# when this make started (.ci/run passes its own start): the "setup" phase of `make test` is measured from it
+ifndef START_TIME
+START_TIME := $(shell date +%s)
+endif
 
 .PHONY: setup system-deps browser-deps demo test test-browser lint format notebooks animations bench clean
 
@@ -41,14 +48,37 @@ setup: system-deps $(BIN)/python
 demo: setup
 	$(BIN)/spectralkd-lite demo --out runs/demo
 
+# Phases, in this order: lint, the unit tests, each notebook (nbval-lax), the browser tests (after the
+# notebooks, which fill the teacher caches they use). Each phase prints its wall time as it ends, and the
+# table of them all (also written to $(PHASE_TIMES)) closes the run. A failing phase does not stop the
+# later ones; the target fails at the end if any failed. PYTEST_ARGS go to every pytest run (a phase
+# where they select no test passes).
 test: setup browser-deps
-	$(BIN)/ruff check spectralkd_lite tests benchmarks animations tools
-	$(BIN)/ruff format --check spectralkd_lite tests benchmarks animations tools
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider tests notebooks $(PYTEST_ARGS)
+	@mkdir -p test-artifacts; \
+	printf '%-48s %6s s\n' "setup (venv, system packages, Chromium)" $$(( $$(date +%s) - $(START_TIME) )) > $(PHASE_TIMES); \
+	failed=0; \
+	phase() { \
+	  local name=$$1 t0=$$(date +%s) rc=0 note=; shift; \
+	  echo "==> $$name: $$*"; \
+	  "$$@" || rc=$$?; \
+	  if [ $$rc -eq 5 ] && [ $(if $(strip $(PYTEST_ARGS)),1,0) = 1 ]; then rc=0; note="  (no test selected)"; fi; \
+	  [ $$rc -eq 0 ] || { failed=1; note="  FAILED (exit $$rc)"; }; \
+	  printf '%-48s %6s s%s\n' "$$name" $$(( $$(date +%s) - t0 )) "$$note" | tee -a $(PHASE_TIMES); \
+	}; \
+	phase "ruff check" $(BIN)/ruff check spectralkd_lite tests benchmarks animations tools; \
+	phase "ruff format --check" $(BIN)/ruff format --check spectralkd_lite tests benchmarks animations tools; \
+	phase "unit tests" env $(PYTEST) tests --ignore=tests/browser $(PYTEST_ARGS); \
+	for nb in $(NOTEBOOKS); do \
+	  phase "notebook $$(basename $$nb)" env $(PYTEST) --nbval-lax --nbval-current-env $$nb $(PYTEST_ARGS); \
+	done; \
+	phase "browser tests" env $(PYTEST) tests/browser $(PYTEST_ARGS); \
+	echo "==> phase times (wall clock)"; cat $(PHASE_TIMES); \
+	printf '%-48s %6s s\n' "total" $$(( $$(date +%s) - $(START_TIME) )); \
+	exit $$failed
 
 # The widgets in JupyterLab, driven in Chromium; screenshots in test-artifacts/screenshots.
 test-browser: setup browser-deps
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -p no:cacheprovider tests/browser $(PYTEST_ARGS)
+	$(PYTEST) tests/browser $(PYTEST_ARGS)
 
 lint:
 	$(BIN)/ruff check spectralkd_lite tests benchmarks animations tools
