@@ -447,6 +447,8 @@ def compare_reports(
     """
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    teacher.check_finite("the teacher's report")
+    student.check_finite("the student's report")
     grid = common_depth_grid(teacher, student, depth_points)
     teacher_curve = intensity_curve(teacher, grid, normalize)
     student_curve = intensity_curve(student, grid, normalize)

@@ -284,3 +284,13 @@ def test_dynamics_findings_follow_the_never_aligned_block():
     none = findings(far)
     assert "**No evidence for the claim here**" in none[1] and "about as high as" in none[1]
     assert "**Logit KD alone moves the spectra as much as logit + spectral KD**" in none[3]
+
+
+def test_reports_with_nan_or_inf_are_refused_not_compared():
+    good = report([1.0, 2.0, 3.0])
+    for bad_value in (float("nan"), float("inf")):
+        bad = report([1.0, bad_value, 3.0])
+        with pytest.raises(ValueError, match="student's report: block 2 has intensity"):
+            compare_reports(good, bad)
+        with pytest.raises(ValueError, match="teacher's report: block 2 has intensity"):
+            compare_reports(bad, good)
