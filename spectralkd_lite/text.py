@@ -204,7 +204,8 @@ def trainer_inputs(
     train_set = EncodedSplit(split, tokenizer, train.max_length, with_index=with_index)
     inputs = {
         "model": model,
-        "args": training_arguments(train, out_dir, len(train_set)),
+        # batches of similar lengths (shuffled in groups): less padding, the same examples per epoch
+        "args": training_arguments(train, out_dir, len(train_set), train_sampling_strategy="group_by_length"),
         "train_dataset": train_set,
         "data_collator": collator(tokenizer),
         "processing_class": tokenizer,
