@@ -186,6 +186,16 @@ def text_batches(
     )
 
 
+def _sampling(train: TrainConfig) -> dict[str, str]:
+    """Batches of similar lengths (shuffled in groups: less padding, about a quarter faster on a CPU),
+    except when checkpoints are kept to resume from: the length-grouped order is drawn from the
+    global RNG at each epoch's start, so only the Trainer's seeded sampler makes a resumed run
+    repeat the uninterrupted one exactly."""
+    if train.checkpoints or train.resume:
+        return {}
+    return {"train_sampling_strategy": "group_by_length"}
+
+
 def trainer_inputs(
     model: Any,
     tokenizer: Any,
@@ -204,8 +214,7 @@ def trainer_inputs(
     train_set = EncodedSplit(split, tokenizer, train.max_length, with_index=with_index)
     inputs = {
         "model": model,
-        # batches of similar lengths (shuffled in groups): less padding, the same examples per epoch
-        "args": training_arguments(train, out_dir, len(train_set), train_sampling_strategy="group_by_length"),
+        "args": training_arguments(train, out_dir, len(train_set), **_sampling(train)),
         "train_dataset": train_set,
         "data_collator": collator(tokenizer),
         "processing_class": tokenizer,

@@ -171,14 +171,15 @@ class StopAt(TrainerCallback):
 def test_resume_from_checkpoint_gives_the_same_result(small, tmp_path):
     teacher, tok, data = small
     config = DistillConfig(beta=0.2, feature="spectral_tokens", mapping=skd.resolve("uniform", 4, 2))
-    train = TrainConfig(epochs=2, lr=3e-3, batch_size=16, seed=3)
+    # the same run with checkpoints, once uninterrupted and once stopped mid-epoch 2 and resumed
+    train = TrainConfig(epochs=2, lr=3e-3, batch_size=16, seed=3, checkpoints=True)
     steps_per_epoch = math.ceil(len(data.train) / 16)
     full, _ = distill(teacher, tok, data, config, train, student=StudentConfig(2), out_dir=tmp_path / "full")
-    cut = dataclasses.replace(train, checkpoints=True, callbacks=(StopAt(steps_per_epoch + 1),))
+    cut = dataclasses.replace(train, callbacks=(StopAt(steps_per_epoch + 1),))
     distill(teacher, tok, data, config, cut, student=StudentConfig(2), out_dir=tmp_path / "cut")
     saved = [int(p.name.split("-")[1]) for p in (tmp_path / "cut").glob("checkpoint-*")]
     assert saved and steps_per_epoch <= max(saved) < 2 * steps_per_epoch
-    again = dataclasses.replace(train, checkpoints=True, resume=True)
+    again = dataclasses.replace(train, resume=True)
     resumed, run = distill(
         teacher, tok, data, config, again, student=StudentConfig(2), out_dir=tmp_path / "cut"
     )
