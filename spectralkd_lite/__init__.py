@@ -29,6 +29,7 @@ from .teacher import get_teacher, teacher_data
 from .text import text_batches
 from .training import RunResult, evaluate_accuracy
 from .widgets import LayerPicker
+from .workflows import student_train
 
 __version__ = "0.1.0"
 
@@ -69,6 +70,7 @@ __all__ = [
     "run_comparison",
     "similarity",
     "standard_variants",
+    "student_train",
     "text_batches",
     "teacher_data",
     "tfidf_baseline",

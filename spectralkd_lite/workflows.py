@@ -96,6 +96,11 @@ def recommend(report: SpectralReport, n_student: int) -> dict[str, LayerMapping]
     return {name: resolve(name, n, n_student, report) for name in names}
 
 
+def student_train(profile: str | None = None) -> TrainConfig:
+    """The profile's student training settings: what the demo and notebook 05 train students with."""
+    return DEMO_STUDENT_TRAIN[choose_profile(profile)]
+
+
 def demo(
     out_dir: str | os.PathLike = "runs/demo",
     *,
