@@ -138,6 +138,9 @@ def write_results(out: Path, done: dict[str, skd.Comparison], meta: dict, refs: 
         )
         md += verdicts(c)
         md.append(f"- wall time of the section: {c.meta['wall_seconds']:.0f} s.")
+        if "run" in c.meta and c.meta["run"]["command"] != meta["command"]:
+            run = c.meta["run"]
+            md.append(f"- this section: `{run['command']}` at commit {run['commit']}, {run['date']}.")
         c.plot(ax=ax, title=f"CLINC150: {TITLES[key]}")
         sections[key] = {"title": TITLES[key], **c.to_dict()}
     md += ["", f"Wall times (s): {meta['wall_seconds']}", ""]
@@ -175,6 +178,11 @@ def main() -> None:
         "--teacher-epochs", type=float, default=None, help="override the profile's teacher epochs"
     )
     parser.add_argument(
+        "--append",
+        action="store_true",
+        help="keep the sections already in --out/clinc150.json (same teacher) and add these",
+    )
+    parser.add_argument(
         "--no-cache-teacher",
         action="store_true",
         help="run the teacher in every step instead of caching its outputs",
@@ -190,6 +198,7 @@ def main() -> None:
         epochs=args.epochs, lr=args.lr, early_stopping=1, cache_teacher=not args.no_cache_teacher
     )
     meta = provenance()  # taken before the run: the commit whose code this run loads
+    meta_run = dict(meta)
     start = time.time()
     data = load_clinc150(args.data)
     print(
@@ -251,6 +260,18 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     done: dict[str, skd.Comparison] = {}
+    if args.append and (out / "clinc150.json").exists():
+        earlier, done = skd.compare.load_sections(out / "clinc150.json")
+        if earlier.get("teacher", {}).get("test_accuracy") != info.get("test_accuracy"):
+            parser.error(f"--append: {out / 'clinc150.json'} was measured with another teacher")
+        done = {k: c for k, c in done.items() if k not in keys}
+        earlier_walls = {
+            ("total, earlier runs" if k == "total" else k): v
+            for k, v in earlier.get("wall_seconds", {}).items()
+        }
+        meta = {**earlier, "wall_seconds": {**earlier_walls, **walls}}
+        walls = meta["wall_seconds"]
+    run_origin = {k: meta_run[k] for k in ("command", "commit", "date")}
     for key in keys:
         student, variants = section_plan(key, teacher.config.num_hidden_layers, report)
         print(f"\n## {TITLES[key]} ({len(variants)} rows x {len(seeds)} seeds)", flush=True)
@@ -262,6 +283,7 @@ def main() -> None:
             c.add_reference(name, acc)
         walls[key] = round(time.time() - t0, 1)
         walls["total"] = round(time.time() - start, 1)
+        c.meta["run"] = run_origin  # which command produced this section
         done[key] = c
         write_results(out, done, meta, refs)
         print(c.to_markdown(), flush=True)
