@@ -20,7 +20,7 @@ from .distill import distill, distill_step_losses, make_student
 from .distill_widget import DistillRunner
 from .mapping import LayerMapping, resolve
 from .plots import plot_intensity, plot_spectra
-from .profiles import choose_profile
+from .profiles import choose_profile, runtime_summary
 from .report import SpectralReport, describe_depth_profile
 from .similarity import compare_reports
 from .snapshots import SpectralSnapshots
@@ -68,6 +68,7 @@ __all__ = [
     "plots",
     "resolve",
     "run_comparison",
+    "runtime_summary",
     "similarity",
     "standard_variants",
     "student_train",

@@ -67,3 +67,14 @@ def profile_reason(name: str, override: str | None = None) -> str:
     if name == "laptop":
         return f"no GPU with the hub; the pretrained all-MiniLM-L6-v2 package ({LAPTOP_PACKAGE}) is installed"
     return f"no GPU with the hub, and the all-MiniLM-L6-v2 package ({LAPTOP_PACKAGE}) is not installed"
+
+
+def runtime_summary(override: str | None = None) -> str:
+    """One line for the top of a notebook: the device (the GPU's name, or the CPU and its cores),
+    the chosen profile and why it was chosen."""
+    name = choose_profile(override)
+    if torch.cuda.is_available():
+        device = f"GPU {torch.cuda.get_device_name(0)}"
+    else:
+        device = f"CPU, {os.cpu_count()} cores, no GPU"
+    return f"device: {device}; profile: {name} ({profile_reason(name, override)})"

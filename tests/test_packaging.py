@@ -74,3 +74,17 @@ def test_notebook_tool_cleans_metadata_refuses_absolute_paths_and_make_runs_it(t
     assert tool.main(["clean", str(path)]) == 2
     assert "contains an absolute path (/home/...)" in capsys.readouterr().err
     assert "$(BIN)/python tools/notebooks.py execute notebooks/*.ipynb" in (ROOT / "Makefile").read_text()
+
+
+def test_the_runtime_line_names_the_device_and_the_chosen_profile(monkeypatch):
+    import os
+
+    import torch
+
+    import spectralkd_lite as skd
+
+    monkeypatch.setenv("SPECTRALKD_PROFILE", "tiny")
+    line = skd.runtime_summary()
+    assert "profile: tiny (" in line
+    if not torch.cuda.is_available():
+        assert f"CPU, {os.cpu_count()} cores, no GPU" in line
