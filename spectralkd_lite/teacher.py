@@ -460,10 +460,7 @@ def get_teacher(
         info = read_metrics(final)
         if info is None:  # pragma: no cover - train_teacher always writes it
             raise RuntimeError(f"training finished but {final / METRICS_FILE} is missing")
-    with quiet_transformers():
-        model, tokenizer = load_classifier(final)
-    model.to(torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")))
-    model.eval()
+    model, tokenizer, _ = load_teacher(final, dataset, device, measure=False)
     return model, tokenizer, {**info, "path": str(final), "cached": cached}
 
 
