@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import datetime
 import os
+import statistics
 import subprocess
 import sys
+from pathlib import Path
 
 import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def provenance() -> dict[str, object]:
@@ -28,3 +32,96 @@ def provenance_line(meta: dict) -> str:
         f"`{meta['command']}` at commit {meta['commit']}, {meta['date']}, {meta['cpu_cores']} CPU cores "
         f"({meta['torch_threads']} torch threads)."
     )
+
+
+def write_ratio_result(
+    stem: str,
+    meta: dict,
+    title: str,
+    setup: str,
+    samples: dict[str, list[float]],
+    unit: str,
+    headline: str,
+    goal: float,
+    notes: list[str] | None = None,
+    out: Path = RESULTS,
+) -> str:
+    """Write ``stem``.json, .md and .png under ``out`` (atomically) and return the verdict line.
+
+    ``samples[row]`` holds one measurement per round (rounds interleave the rows);
+    the first row is the baseline, and each row's ratio is taken round by round
+    against the baseline of the same round, so that a drift in machine load hits
+    both sides of a ratio alike. ``headline`` names the row whose median ratio is
+    held to ``goal``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from spectralkd_lite.io import save_figure_atomic, write_json_atomic, write_text_atomic
+
+    out.mkdir(parents=True, exist_ok=True)
+    base = next(iter(samples))
+    ratios = {
+        name: [v / b for v, b in zip(values, samples[base], strict=True)] for name, values in samples.items()
+    }
+    summary = {
+        name: {
+            "median": statistics.median(samples[name]),
+            "ratio_median": statistics.median(r),
+            "ratio_min": min(r),
+            "ratio_max": max(r),
+        }
+        for name, r in ratios.items()
+    }
+    ratio = summary[headline]["ratio_median"]
+    verdict = (
+        f"{headline} / {base}: median ratio {ratio:.3f} over {len(ratios[headline])} rounds "
+        f"(min {summary[headline]['ratio_min']:.3f}, max {summary[headline]['ratio_max']:.3f}); "
+        f"goal <= {goal:.2f}: {'met' if ratio <= goal else 'NOT met'}"
+    )
+    write_json_atomic(
+        out / f"{stem}.json",
+        {
+            "meta": meta,
+            "setup": setup,
+            "unit": unit,
+            "goal": goal,
+            "headline": headline,
+            "samples": samples,
+            "ratios": ratios,
+            "summary": summary,
+            "verdict": verdict,
+        },
+    )
+    lines = [
+        f"# {title}",
+        "",
+        provenance_line(meta),
+        "",
+        setup,
+        "",
+        f"| row | median ({unit}) | ratio to {base}: median | min – max |",
+        "|---|---:|---:|---|",
+    ]
+    lines += [
+        f"| {name} | {s['median']:.4g} | {s['ratio_median']:.3f} | {s['ratio_min']:.3f} – {s['ratio_max']:.3f} |"
+        for name, s in summary.items()
+    ]
+    lines += ["", f"**{verdict}**", ""] + [f"- {n}" for n in notes or []]
+    write_text_atomic(out / f"{stem}.md", "\n".join(lines) + "\n")
+    fig, ax = plt.subplots(figsize=(7, 0.6 * len(ratios) + 1.6), layout="constrained")
+    for y, (name, r) in enumerate(ratios.items()):
+        ax.scatter(r, [y] * len(r), s=18, alpha=0.6, color="tab:blue")
+        ax.plot([summary[name]["ratio_median"]] * 2, [y - 0.3, y + 0.3], color="black", lw=2)
+    ax.axvline(1.0, color="grey", lw=1, label="1 (no overhead)")
+    ax.axvline(goal, color="tab:red", ls="--", lw=1, label=f"goal {goal:.2f}")
+    ax.set_yticks(range(len(ratios)), list(ratios))
+    ax.set_xlim(0, max(goal, max(max(r) for r in ratios.values())) * 1.08)
+    ax.set_xlabel(f"ratio to {base}, per round (dots) and median (bar)")
+    ax.set_title(title, fontsize="medium")
+    ax.legend(fontsize="small", loc="lower left")
+    save_figure_atomic(fig, out / f"{stem}.png", dpi=110)
+    plt.close(fig)
+    return verdict

@@ -6,7 +6,7 @@ per batch of the same forward pass with ``output_hidden_states=True`` alone, on 
 it also times a straightforward implementation that gathers the real tokens of each
 layer with a boolean index (a host sync and a copy per layer).
 
-    python benchmarks/analysis_overhead.py [--device cuda] [--repeats 7] [--batches 20]
+    python benchmarks/analysis_overhead.py [--device cuda] [--repeats 9] [--batches 20] [--out DIR]
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 
 import torch
 from _models import batch, encoder
+from _results import RESULTS, provenance, write_ratio_result
 
 from spectralkd_lite import analyze
 
@@ -57,9 +59,13 @@ def timed(fn, device) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--repeats", type=int, default=7, help="timed rounds; the median is reported")
+    parser.add_argument("--repeats", type=int, default=9, help="interleaved timed rounds")
     parser.add_argument("--batches", type=int, default=20, help="batches per round")
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS, help="folder for analysis_overhead.json/.md/.png"
+    )
     args = parser.parse_args()
+    meta = provenance() | {"device": args.device}
     model = encoder(device=args.device)
     batches = [batch(seed=i, device=args.device) for i in range(args.batches)]
     runs = {
@@ -70,18 +76,30 @@ def main() -> None:
     for fn in runs.values():  # warm-up
         fn()
     times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(args.repeats):  # interleaved rounds, so drifts in machine load hit all alike
-        for name, fn in runs.items():
-            times[name].append(timed(fn, args.device) / args.batches)
-    base = statistics.median(times["forward (output_hidden_states)"])
-    print(
-        f"device {args.device}, torch threads {torch.get_num_threads()}, 12 blocks x 384, batch 64 x 16 tokens"
+    names = list(runs)
+    for r in range(args.repeats):  # interleaved rounds, the order rotated each round
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            times[name].append(1000 * timed(runs[name], args.device) / args.batches)
+    setup = (
+        f"Device {args.device}, {torch.get_num_threads()} torch threads; a 12-block x 384 RoBERTa encoder "
+        f"(random weights), {args.batches} batches of 64 x 16 tokens (lengths 8-16, padding masked) per round, "
+        f"{args.repeats} rounds."
     )
+    verdict = write_ratio_result(
+        "analysis_overhead",
+        meta,
+        "analyze() over the forward pass it needs",
+        setup,
+        times,
+        "ms / batch",
+        "analyze (every block)",
+        1.05,
+        out=args.out,
+    )
+    print(setup)
     for name, t in times.items():
-        med = statistics.median(t)
-        print(f"{name:36s} {1000 * med:8.2f} ms/batch   ratio {med / base:.3f}")
-    ratio = statistics.median(times["analyze (every block)"]) / base
-    print(f"analysis overhead ratio: {ratio:.3f} (goal <= 1.05): {'met' if ratio <= 1.05 else 'NOT met'}")
+        print(f"{name:36s} {statistics.median(t):8.2f} ms/batch")
+    print(verdict)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ over the same step with logit KD alone: same teacher, student, batch. Goal: at
 most 1.10. Rows for the hidden-state MSE and the other spectral forms are printed
 for reference.
 
-    python benchmarks/kd_overhead.py [--device cuda] [--teacher-layers 12] [--student-layers 4]
+    python benchmarks/kd_overhead.py [--device cuda] [--teacher-layers 12] [--student-layers 4] [--repeats 8] [--out DIR]
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 
 import torch
+from _results import RESULTS, provenance, write_ratio_result
 from transformers import RobertaConfig, RobertaForSequenceClassification
 
 import spectralkd_lite as skd
@@ -45,9 +47,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--steps", type=int, default=8, help="steps per timed round")
-    parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds; the median is reported")
+    parser.add_argument("--repeats", type=int, default=8, help="interleaved rounds; the median is reported")
     parser.add_argument("--bf16", action="store_true", help="autocast to bfloat16 (GPU)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for kd_overhead.json/.md/.png")
     args = parser.parse_args()
+    meta = provenance() | {"device": args.device}
     torch.manual_seed(0)
     teacher = model(args.teacher_layers, args.hidden, 150, args.device).eval().requires_grad_(False)
     student = model(args.student_layers, args.hidden, 150, args.device).train()
@@ -95,20 +99,32 @@ def main() -> None:
     for cfg in configs.values():
         step(cfg)  # warm-up
     times: dict[str, list[float]] = {name: [] for name in configs}
-    for _ in range(args.repeats):
-        for name, cfg in configs.items():
-            times[name].append(timed(cfg))
-    base = statistics.median(times["logit KD"])
-    print(
-        f"device {args.device}, teacher {args.teacher_layers} x {args.hidden}, student {args.student_layers} x "
-        f"{args.hidden}, batch {args.batch} x {args.tokens} tokens, mapped layers {mapping.teacher_blocks}"
+    names = list(configs)
+    for r in range(args.repeats):  # interleaved rounds, the order rotated each round
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            times[name].append(1000 * timed(configs[name]))
+    setup = (
+        f"Device {args.device}, {torch.get_num_threads()} torch threads{', bf16 autocast' if args.bf16 else ''}; "
+        f"teacher {args.teacher_layers} x {args.hidden}, student {args.student_layers} x {args.hidden} (random "
+        f"RoBERTa weights), batch {args.batch} x {args.tokens} tokens, mapped teacher blocks "
+        f"{mapping.teacher_blocks}, feature weight beta 0.2; one step = teacher forward, student forward and "
+        f"backward, AdamW step; {args.steps} steps per round, {args.repeats} rounds."
     )
+    verdict = write_ratio_result(
+        "kd_overhead",
+        meta,
+        "A training step with the spectral loss over logit KD alone",
+        setup,
+        times,
+        "ms / step",
+        "logit KD + spectral (tokens)",
+        1.10,
+        out=args.out,
+    )
+    print(setup)
     for name, t in times.items():
-        print(
-            f"{name:32s} {1000 * statistics.median(t):8.1f} ms/step   ratio {statistics.median(t) / base:.3f}"
-        )
-    ratio = statistics.median(times["logit KD + spectral (tokens)"]) / base
-    print(f"spectral KD overhead ratio: {ratio:.3f} (goal <= 1.10): {'met' if ratio <= 1.10 else 'NOT met'}")
+        print(f"{name:32s} {statistics.median(t):8.1f} ms/step")
+    print(verdict)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """analyze(): stream batches through a model and measure every layer's spectrum.
 
 Memory is O(layers x channels) whatever the number of batches: each batch adds
-its per-layer sums of |rfft| (see ``spectrum.stacked_magnitude_sums``) and of
+its per-layer sums of |rfft| (see ``spectrum.stacked_sums``) and of
 x^2 (for the RMS) into running float64 buffers on the model's device; nothing is
 copied to the host until the end.
 """
@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from .capture import block_layers, capture_outputs, model_device
 from .report import SpectralReport
-from .spectrum import full_spectrum, stacked_magnitude_sums
+from .spectrum import full_spectrum, stacked_sums
 
 # Batch keys that are targets, not model inputs.
 _NON_INPUTS = ("labels", "label", "label_ids")
@@ -55,42 +55,40 @@ class LayerSource:
 
 
 class _Accumulator:
-    """Running per-layer magnitude sums, grouped by layer shape (one rfft per group)."""
+    """Running per-layer sums of |rfft|, x^2 and counted positions (float64, on the model's device).
+
+    One layer at a time: a (B, L, C) layer's transient buffers stay small enough for
+    the CPU caches, which measured twice as fast as one rfft over all layers stacked
+    (benchmarks/results/analysis_overhead.md).
+    """
 
     def __init__(self) -> None:
-        self.sums: list[Tensor | None] = []
-        self.counts: list[Tensor | None] = []
-        self.squares: list[Tensor | None] = []
+        self.sums: list[Tensor] = []
+        self.squares: list[Tensor] = []
+        self.counts: list[Tensor] = []
         self.channels: list[int] = []
 
     def add(self, layers: Sequence[Tensor], mask: Tensor | None) -> None:
-        if not self.sums:
-            self.sums = [None] * len(layers)
-            self.counts = [None] * len(layers)
-            self.squares = [None] * len(layers)
-            self.channels = [x.shape[-1] for x in layers]
-        elif len(layers) != len(self.sums):
-            raise ValueError(f"a batch gave {len(layers)} layers, earlier batches {len(self.sums)}")
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for i, x in enumerate(layers):
-            groups.setdefault(tuple(x.shape), []).append(i)
-        for shape, idx in groups.items():
-            m = mask if mask is not None and tuple(mask.shape) == shape[:-1] else None
-            if mask is not None and m is None:
+        if self.channels and len(layers) != len(self.channels):
+            raise ValueError(f"a batch gave {len(layers)} layers, earlier batches {len(self.channels)}")
+        batch = []
+        for x in layers:
+            if mask is not None and tuple(mask.shape) != tuple(x.shape[:-1]):
                 raise ValueError(
                     f"the attention mask has shape {tuple(mask.shape)} but layer outputs of shape "
-                    f"{shape} have other positions; drop the mask for this model"
+                    f"{tuple(x.shape)} have other positions; drop the mask for this model"
                 )
-            stacked = layers[idx[0]].unsqueeze(0) if len(idx) == 1 else torch.stack([layers[i] for i in idx])
-            sums, count = stacked_magnitude_sums(stacked, m)
-            energy = stacked.double().square().sum(-1)  # (G, *positions)
-            if m is not None:
-                energy = energy * m
-            squares = energy.flatten(1).sum(1)  # (G,): sum of x^2 over counted positions and channels
-            for j, i in enumerate(idx):
-                self.sums[i] = sums[j] if self.sums[i] is None else self.sums[i] + sums[j]
-                self.counts[i] = count if self.counts[i] is None else self.counts[i] + count
-                self.squares[i] = squares[j] if self.squares[i] is None else self.squares[i] + squares[j]
+            batch.append(stacked_sums(x.unsqueeze(0), mask))
+        if not self.channels:
+            self.channels = [x.shape[-1] for x in layers]
+            self.sums = [b.magnitude[0] for b in batch]
+            self.squares = [b.squares[0] for b in batch]
+            self.counts = [b.count for b in batch]
+            return
+        for i, b in enumerate(batch):
+            self.sums[i] = self.sums[i] + b.magnitude[0]
+            self.squares[i] = self.squares[i] + b.squares[0]
+            self.counts[i] = self.counts[i] + b.count
 
 
 def _to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]:

@@ -15,6 +15,8 @@ definition exactly.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import Tensor
 
@@ -22,6 +24,8 @@ __all__ = [
     "rfft_bin_weights",
     "full_spectrum",
     "magnitude_sums",
+    "LayerSums",
+    "stacked_sums",
     "stacked_magnitude_sums",
     "layer_spectrum",
     "layer_intensity",
@@ -72,12 +76,23 @@ def _channels_last(x: Tensor, channel_dim: int) -> Tensor:
         ) from None
 
 
-def stacked_magnitude_sums(
-    x: Tensor, mask: Tensor | None = None, gather: bool | None = None
-) -> tuple[Tensor, Tensor]:
-    """Per-layer sums of |rfft(x) / C| over the positions that count.
+class LayerSums(NamedTuple):
+    """Per-layer sums over the counted positions of one batch (they add up across batches).
 
-    The building block of streaming analysis: sums add up across batches.
+    magnitude: (G, C // 2 + 1) float64, sums of |rfft(x) / C|;
+    squares: (G,) float64, sums of x^2 over positions and channels (for the RMS);
+    count: 0-d float64, the number of positions counted (per layer).
+    """
+
+    magnitude: Tensor
+    squares: Tensor
+    count: Tensor
+
+
+def stacked_sums(x: Tensor, mask: Tensor | None = None, gather: bool | None = None) -> LayerSums:
+    """Per-layer sums of |rfft(x) / C| and of x^2 over the positions that count.
+
+    The building block of streaming analysis: every sum adds up across batches.
 
     Args:
         x: (G, *positions, C), G layers of the same shape, channels last.
@@ -89,13 +104,12 @@ def stacked_magnitude_sums(
             with the mask as a mat-vec (False); None: gather on the CPU only.
 
     Returns:
-        ``(sums, count)``: sums of shape (G, C // 2 + 1) in float64 on x's device,
-        and a 0-d float64 tensor, the number of positions counted (per layer).
-        One rfft for all layers. On a GPU the masked sum is a mat-vec (no host sync);
-        on the CPU, where a sync costs nothing, only the counted positions are
-        transformed (index_select), which skips the FFTs of padding. Both give the
-        same sums. A batch's sums are taken in float32 and returned in float64 for
-        accumulation across batches.
+        LayerSums on x's device. One rfft for all layers. On a GPU the masked sums
+        are mat-vecs (no host sync); on the CPU, where a sync costs nothing, only the
+        counted positions are gathered (index_select), which skips the FFTs of
+        padding. Both give the same sums. A batch's sums are taken in float32 (the
+        squares as a fused vector norm, no squared copy of x) and returned in
+        float64 for accumulation across batches.
     """
     if x.dim() < 2 or x.numel() == 0:
         raise ValueError(
@@ -103,28 +117,47 @@ def stacked_magnitude_sums(
             "give at least one position and one channel"
         )
     layers, channels = x.shape[0], x.shape[-1]
-    flat = x.reshape(layers, -1, channels).float()
+    flat = x.reshape(layers, -1, channels).float()  # (G, P, C)
+    weights = None
     if mask is None:
         count = torch.tensor(float(flat.shape[1]), dtype=torch.float64, device=x.device)
-        return torch.fft.rfft(flat, dim=-1).abs().sum(1).double() / channels, count
-    if tuple(mask.shape) != tuple(x.shape[1:-1]):
-        raise ValueError(
-            f"mask has shape {tuple(mask.shape)}; it must be the activations' shape without "
-            f"the channel axis, {tuple(x.shape[1:-1])}"
-        )
-    weights = _check_mask(mask).reshape(-1)
-    if gather is None:
-        gather = x.device.type == "cpu"
-    if gather:
-        counted = flat.index_select(1, weights.nonzero().squeeze(1))  # (G, P_counted, C)
-        if counted.shape[1] == 0:  # all padding: nothing to transform
-            sums = flat.new_zeros(layers, channels // 2 + 1)
-        else:
-            sums = torch.fft.rfft(counted, dim=-1).abs().sum(1)
     else:
-        weights = weights.to(flat.dtype)
-        sums = torch.matmul(weights, torch.fft.rfft(flat, dim=-1).abs())  # masked sum as a mat-vec
-    return sums.double() / channels, weights.sum(dtype=torch.float64)
+        if tuple(mask.shape) != tuple(x.shape[1:-1]):
+            raise ValueError(
+                f"mask has shape {tuple(mask.shape)}; it must be the activations' shape without "
+                f"the channel axis, {tuple(x.shape[1:-1])}"
+            )
+        weights = _check_mask(mask).reshape(-1)
+        count = weights.sum(dtype=torch.float64)
+        if gather is None:
+            gather = x.device.type == "cpu"
+        if gather:
+            index = weights.nonzero().squeeze(1)
+            if index.numel() == 0:  # all padding: nothing to transform
+                zeros = flat.new_zeros(layers, channels // 2 + 1, dtype=torch.float64)
+                return LayerSums(zeros, zeros[:, 0].clone(), count)
+            flat = flat.index_select(1, index)  # (G, P_counted, C)
+            weights = None
+    magnitudes = torch.fft.rfft(flat, dim=-1).abs()  # (G, P, C // 2 + 1)
+    energy = torch.linalg.vector_norm(flat, dim=-1).square()  # (G, P): sum over channels of x^2
+    if weights is None:
+        sums, squares = magnitudes.sum(1), energy.sum(1)
+    else:  # masked sums as mat-vecs
+        w = weights.to(flat.dtype)
+        sums, squares = torch.matmul(w, magnitudes), energy @ w
+    return LayerSums(sums.double() / channels, squares.double(), count)
+
+
+def stacked_magnitude_sums(
+    x: Tensor, mask: Tensor | None = None, gather: bool | None = None
+) -> tuple[Tensor, Tensor]:
+    """Per-layer sums of |rfft(x) / C| over the positions that count, and their number.
+
+    Same arguments as :func:`stacked_sums`; returns ``(sums, count)``: sums of shape
+    (G, C // 2 + 1) and a 0-d count, both float64 on x's device.
+    """
+    sums = stacked_sums(x, mask, gather)
+    return sums.magnitude, sums.count
 
 
 def _check_mask(mask: Tensor) -> Tensor:
