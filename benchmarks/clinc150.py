@@ -12,7 +12,8 @@ intents, then trains students section by section, every row over --seeds:
 - ``variants``: more rows for the 3-block students: the blog's mappings (the mean of
   two blocks, 0.3 / 0.7 weights; every 2nd block is the uniform row of ``3block``) and
   the other loss forms (channel-axis spectrum, magnitude), at the same normalised
-  weight as the MSE and token-axis rows.
+  weight as the MSE and token-axis rows, beside the token-axis spectral uniform row
+  as their reference (so that the section stands on its own with another teacher).
 
 The sections run in this order, the most telling first.
 
@@ -81,7 +82,7 @@ def section_plan(key: str, n_teacher: int, report: skd.SpectralReport) -> tuple[
             )
             for f in ("spectral_channels", "magnitude")
         ]
-        return student, rows[5:] + forms
+        return student, [rows[3]] + rows[5:] + forms  # the spectral uniform row is the reference
     return student, rows[:5]
 
 
