@@ -86,28 +86,8 @@ def section_plan(key: str, n_teacher: int, report: skd.SpectralReport) -> tuple[
     return student, rows[:5]
 
 
-def verdicts(c: skd.Comparison) -> list[str]:
-    """The sentences a reader needs: best student, best KD row vs no KD, spectral choice vs uniform."""
-    names = [r["variant"] for r in c.summary()]
-    lines = []
-    if "no KD" in names:
-        kd = max((r for r in c.summary() if r["variant"] != "no KD"), key=lambda r: r["mean"])
-        m = c.margin(kd["variant"], "no KD")
-        lines.append(
-            f"- best KD row vs no KD: {c.compare(kd['variant'], 'no KD')} "
-            f"That is {m:+.1f} seed standard deviations ({'more' if m > 2 else 'not more'} than 2)."
-        )
-    for name in names:
-        if name.endswith(", spectral choice"):
-            uniform = name.replace(", spectral choice", ", uniform")
-            if uniform in names:
-                lines.append(f"- spectral choice vs uniform: {c.compare(name, uniform)}")
-    return lines
-
-
 def write_results(out: Path, done: dict[str, skd.Comparison], meta: dict, refs: dict[str, float]) -> None:
     """clinc150.json, .md and .png for the sections finished so far (atomic writes)."""
-    teacher = refs["teacher"]
     md = [f"# CLINC150: distilling the {meta['profile']} teacher", "", provenance_line(meta), ""]
     md.append(
         f"Data: {meta['data']['train']} train / {meta['data']['validation']} validation / "
@@ -131,13 +111,8 @@ def write_results(out: Path, done: dict[str, skd.Comparison], meta: dict, refs: 
     axes = [axes] if len(done) == 1 else list(axes)
     sections = {}
     for ax, (key, c) in zip(axes, done.items(), strict=True):
-        best = c.best()
         md += ["", f"## {TITLES[key]}", "", c.to_markdown(), ""]
-        md.append(
-            f"- best student: {best['variant']}, {100 * best['mean']:.2f}% = "
-            f"{best['mean'] / teacher:.3f} of the teacher's accuracy."
-        )
-        md += verdicts(c)
+        md += c.verdicts()
         md.append(f"- wall time of the section: {c.meta['wall_seconds']:.0f} s.")
         if "run" in c.meta and c.meta["run"]["command"] != meta["command"]:
             run = c.meta["run"]
@@ -288,7 +263,7 @@ def main() -> None:
         done[key] = c
         write_results(out, done, meta, refs)
         print(c.to_markdown(), flush=True)
-        print("\n".join(verdicts(c)), flush=True)
+        print("\n".join(c.verdicts()), flush=True)
         print(f"section {key}: {walls[key]:.0f} s; wrote {out}/clinc150.json, .md, .png", flush=True)
     print(f"\ntotal wall time {walls['total']:.0f} s")
 

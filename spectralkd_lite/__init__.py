@@ -29,7 +29,7 @@ from .teacher import get_teacher, teacher_data
 from .text import text_batches
 from .training import RunResult, evaluate_accuracy
 from .widgets import LayerPicker
-from .workflows import student_train
+from .workflows import profile_student, student_train
 
 __version__ = "0.1.0"
 
@@ -71,6 +71,7 @@ __all__ = [
     "runtime_summary",
     "similarity",
     "standard_variants",
+    "profile_student",
     "student_train",
     "text_batches",
     "teacher_data",

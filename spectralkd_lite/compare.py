@@ -55,6 +55,14 @@ FEATURE_LABELS = {
 # The tutorial's feature weight: with normalised feature terms, the beta sweep
 # (benchmarks/results/beta_sweep.md) found beta <= 0.2 changes nothing measurable
 # and beta >= 2 lifts the students beyond the seed spread.
+# The pairs of rows whose difference Comparison.verdicts states, when both rows exist.
+VERDICT_PAIRS: tuple[tuple[str, str], ...] = (
+    ("logit KD", "no KD"),
+    ("logit KD + spectral, uniform", "logit KD"),
+    ("logit KD + spectral, uniform", "logit KD + MSE, uniform"),
+    ("logit KD + spectral, spectral choice", "logit KD + spectral, uniform"),
+    ("logit KD + spectral, seed preset", "logit KD + spectral, uniform"),
+)
 COMPARISON_CONFIG = DistillConfig(alpha=0.9, beta=2.0, feature="spectral_tokens")
 
 
@@ -197,6 +205,38 @@ class Comparison:
             else "is within the seed spread (the min-max ranges overlap)"
         )
         return f"{a} vs {b}: {diff:+.2f} points in mean test accuracy; the difference {verdict}."
+
+    def verdicts(self, pairs: Sequence[tuple[str, str]] = VERDICT_PAIRS) -> list[str]:
+        """The Markdown bullet lines a reader needs, computed from the rows present.
+
+        The best student (and its share of the "teacher" reference when there is
+        one); the best KD row against "no KD"; then each of ``pairs`` whose two rows
+        both exist: the mean difference, whether it exceeds the seed spread, and the
+        margin in seed standard deviations; and the test-set resolution.
+        """
+        names = [r["variant"] for r in self.summary()]
+        best = self.best()
+        lines = [f"- Best student: **{best['variant']}**, {100 * best['mean']:.2f}%"]
+        if "teacher" in self.references:
+            lines[0] += f" = {best['mean'] / self.references['teacher']:.3f} of the teacher's accuracy"
+        lines[0] += "."
+        pairs = list(pairs)
+        if "no KD" in names and len(names) > 1:
+            kd = max((r for r in self.summary() if r["variant"] != "no KD"), key=lambda r: r["mean"])
+            pairs.insert(0, (kd["variant"], "no KD"))
+        for a, b in dict.fromkeys(pairs):
+            if a in names and b in names:
+                m = self.margin(a, b)
+                lines.append(
+                    f"- {self.compare(a, b)} That is {m:+.1f} seed standard deviations "
+                    f"({'more' if abs(m) > 2 else 'not more'} than 2 either way)."
+                )
+        n_test = self.meta.get("test_examples")
+        if n_test:
+            lines.append(
+                f"- Resolution: {n_test} test examples, so one example is {100 / n_test:.2f} points."
+            )
+        return lines
 
     def to_markdown(self) -> str:
         lines = [

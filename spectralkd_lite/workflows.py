@@ -21,7 +21,7 @@ from .mapping import LayerMapping, resolve
 from .plots import plot_intensity, plot_spectra
 from .profiles import choose_profile, profile_reason
 from .report import SpectralReport
-from .teacher import get_teacher, load_teacher, teacher_data
+from .teacher import FULL_STUDENTS, get_teacher, load_teacher, teacher_data
 from .text import text_batches
 
 # The demo's students by profile: few epochs, so that the demo stays a few minutes on a CPU;
@@ -101,6 +101,27 @@ def student_train(profile: str | None = None) -> TrainConfig:
     return DEMO_STUDENT_TRAIN[choose_profile(profile)]
 
 
+def profile_student(profile: str | None, n_teacher: int, n_student_blocks: int = 2) -> StudentConfig:
+    """The student notebook 05 trains in ``profile``, for a teacher of ``n_teacher`` blocks.
+
+    ``full`` (a GPU): the pretrained ``roberta-base`` (``FULL_STUDENTS[0]``: 12 blocks x 768,
+    its own embeddings, trained whole), the student of the original write-up; reading its
+    config needs the hub or a cached copy. Otherwise ``n_student_blocks`` blocks cut from
+    the teacher, DistilBERT style: copied from the uniform teacher blocks with the teacher's
+    embeddings, which stay frozen (so every run starts from the same weights).
+    """
+    if choose_profile(profile) == "full":
+        return StudentConfig.from_pretrained(FULL_STUDENTS[0])
+    return cut_student(n_teacher, n_student_blocks)
+
+
+def cut_student(n_teacher: int, n_student_blocks: int) -> StudentConfig:
+    """A student of ``n_student_blocks`` blocks copied from the uniform teacher blocks and the
+    teacher's embeddings (kept frozen): what the demo and the CPU notebooks train."""
+    init = tuple(resolve("uniform", n_teacher, n_student_blocks).teacher_blocks)
+    return StudentConfig(n_student_blocks, init_from=init, freeze_embeddings=True)
+
+
 def demo(
     out_dir: str | os.PathLike = "runs/demo",
     *,
@@ -152,8 +173,8 @@ def demo(
     )
     n_teacher = report.num_layers
     variants = standard_variants(n_teacher, n_student_blocks, report, blog_rows=False)
-    init = tuple(resolve("uniform", n_teacher, n_student_blocks).teacher_blocks)
-    student = StudentConfig(n_student_blocks, init_from=init, freeze_embeddings=True)
+    student = cut_student(n_teacher, n_student_blocks)
+    init = student.init_from
     train = student_train or DEMO_STUDENT_TRAIN[name]
     say(
         f"\ndistilling into {n_student_blocks}-block students initialised from teacher blocks {list(init)} "

@@ -272,6 +272,23 @@ def test_margin_counts_seed_standard_deviations():
     assert comp.margin("c", "d") == math.inf and comp.margin("d", "d") == 0.0
 
 
+def test_verdicts_state_the_best_row_the_kd_gain_and_the_pairs_present():
+    # no KD mean 0.90 (std 0.01); logit KD mean 0.93 (std 0.02): +3.00 points, 1.5 std, ranges overlap?
+    # no KD 0.89-0.91, logit KD 0.91-0.95: they touch at 0.91, so they overlap
+    comp = _comparison({"no KD": [0.89, 0.90, 0.91], "logit KD": [0.91, 0.93, 0.95]})
+    comp.add_reference("teacher", 0.96)
+    comp.meta["test_examples"] = 400
+    lines = comp.verdicts()
+    assert lines[0] == "- Best student: **logit KD**, 93.00% = 0.969 of the teacher's accuracy."
+    assert "logit KD vs no KD: +3.00 points" in lines[1] and "within the seed spread" in lines[1]
+    assert "+1.5 seed standard deviations (not more than 2" in lines[1]
+    assert len(lines) == 3 and lines[2] == "- Resolution: 400 test examples, so one example is 0.25 points."
+    # a pair whose rows are missing is skipped; a named pair is stated
+    assert comp.verdicts(pairs=[("no KD", "logit KD"), ("x", "no KD")])[2].startswith(
+        "- no KD vs logit KD: -3.00"
+    )
+
+
 def test_extend_adds_rows_and_refuses_a_repeated_variant():
     first, second = _comparison({"a": [0.8, 0.9]}), _comparison({"b": [0.7, 0.7]})
     second.add_reference("teacher", 0.95)

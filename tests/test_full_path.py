@@ -99,6 +99,28 @@ def test_full_teacher_data_can_be_a_local_clinc150(tmp_path, monkeypatch):
         teacher_data("full")
 
 
+def test_profile_student_is_roberta_base_in_full_and_cut_from_the_teacher_elsewhere(monkeypatch):
+    import importlib
+
+    from transformers import RobertaConfig
+
+    distill_module = importlib.import_module("spectralkd_lite.distill")  # the package name is the function
+
+    asked = []
+    monkeypatch.setattr(  # the hub is out of reach here: answer the config read as roberta-base's
+        distill_module,
+        "pretrained_model_config",
+        lambda name: asked.append(name) or RobertaConfig(num_hidden_layers=12, hidden_size=768),
+    )
+    full = skd.profile_student("full", 24)
+    assert asked == ["roberta-base"] and full.pretrained == "roberta-base" and full.n_student_blocks == 12
+    assert full.init_from is None and not full.freeze_embeddings
+    # 24 -> 12 is the seed preset's shape: notebook 05 offers that row with this student
+    assert any("seed preset" in v.name for v in skd.standard_variants(24, full.n_student_blocks))
+    cut = skd.profile_student("laptop", 6, 3)
+    assert cut.init_from == (2, 4, 6) and cut.freeze_embeddings and cut.pretrained is None
+
+
 def test_pretrained_student_loads_by_path(full):
     teacher, tok = full["teacher_model"], full["tokenizer"]
     config = skd.StudentConfig.from_pretrained(full["student"])
