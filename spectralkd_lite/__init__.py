@@ -19,6 +19,7 @@ from .decomposition import IntensityParts, intensity_parts
 from .distill import distill, distill_step_losses, make_student
 from .distill_widget import DistillRunner
 from .mapping import LayerMapping, resolve
+from .memory import MemoryPlan, plan_memory
 from .plots import plot_intensity, plot_spectra
 from .profiles import choose_profile, runtime_summary
 from .report import SpectralReport, describe_depth_profile
@@ -41,6 +42,7 @@ __all__ = [
     "LayerMapping",
     "LayerPicker",
     "LayerSource",
+    "MemoryPlan",
     "RunResult",
     "SpectralReport",
     "SpectralSnapshots",
@@ -71,6 +73,7 @@ __all__ = [
     "runtime_summary",
     "similarity",
     "standard_variants",
+    "plan_memory",
     "profile_student",
     "student_train",
     "text_batches",

@@ -125,7 +125,10 @@ class TrainConfig:
     transformers TrainerCallbacks for this run (e.g. SpectralSnapshots);
     early_stopping: patience in epochs: evaluate on the validation split every epoch,
     stop after this many epochs without a better validation accuracy, and keep the
-    best epoch's weights (None: train all ``epochs``, which are then the maximum).
+    best epoch's weights (None: train all ``epochs``, which are then the maximum);
+    gradient_checkpointing: recompute each block's activations in the backward pass
+    instead of keeping them (text models through the Trainer; ``plan_memory`` turns it
+    on when a run would not fit the GPU).
     """
 
     epochs: float = 3
@@ -141,6 +144,7 @@ class TrainConfig:
     resume: bool | str = False
     cache_teacher: bool = False
     early_stopping: int | None = None
+    gradient_checkpointing: bool = False
     callbacks: tuple[Any, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:

@@ -18,7 +18,7 @@ import math
 import os
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +165,17 @@ class LinkedTeacher:
         return torch.tensordot(w, used, dims=1)  # (links, B, ...)
 
 
+def _checkpointing(on: bool) -> dict[str, Any]:
+    """The Trainer's activation (gradient) checkpointing switch, under its name in this transformers.
+
+    Non-reentrant, so that the blocks still get gradients when the embeddings below
+    them are frozen.
+    """
+    names = {f.name for f in fields(TrainingArguments)}
+    key = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    return {key: on, f"{key}_kwargs": {"use_reentrant": False} if on else None}
+
+
 def training_arguments(train: TrainConfig, out_dir: str | os.PathLike, n_train: int, **extra: Any):
     """``transformers.TrainingArguments`` for a TrainConfig and a training set of n_train examples.
 
@@ -202,6 +213,7 @@ def training_arguments(train: TrainConfig, out_dir: str | os.PathLike, n_train: 
         report_to="none",
         disable_tqdm=not train.progress,
         logging_strategy="epoch",
+        **_checkpointing(train.gradient_checkpointing),
         logging_nan_inf_filter=False,  # a NaN loss must reach the log, where StopOnNonFiniteLoss sees it
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),

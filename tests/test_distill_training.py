@@ -123,3 +123,23 @@ def test_early_stopping_stops_when_validation_accuracy_stops_improving(small):
         skd.distill(
             teacher, tok, no_validation, skd.DistillConfig(alpha=0.9), frozen, student=skd.StudentConfig(2)
         )
+
+
+def test_gradient_checkpointing_trains_the_same_student(small):
+    """Recomputing the blocks in the backward pass changes memory, not the result (frozen embeddings included)."""
+    teacher, tok, data = small
+    config = skd.DistillConfig(beta=2.0, feature="spectral_tokens", mapping=skd.resolve("uniform", 4, 2))
+    student = skd.StudentConfig(2, init_from=(2, 4), freeze_embeddings=True)
+    runs = {}
+    for checkpointing in (False, True):
+        train = skd.TrainConfig(epochs=1, batch_size=16, gradient_checkpointing=checkpointing)
+        model, runs[checkpointing] = skd.distill(teacher, tok, data, config, train, student=student)
+        on = getattr(
+            model, "is_activation_checkpointing", None
+        )  # transformers 5; 4.x: is_gradient_checkpointing
+        assert (on if on is not None else model.is_gradient_checkpointing) is checkpointing
+    plain, recomputed = runs[False].log[-1], runs[True].log[-1]
+    assert runs[True].steps == runs[False].steps > 0
+    for key in ("loss", "loss_ce", "loss_kd", "loss_feature"):
+        assert recomputed[key] == pytest.approx(plain[key], rel=1e-4), key
+    assert runs[True].test_accuracy == pytest.approx(runs[False].test_accuracy)
