@@ -34,6 +34,7 @@ for white noise (rho = 2 / W), more for spatially smooth differences.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 
@@ -93,6 +94,36 @@ def _check_tokens(student: Tensor, teacher: Tensor, mask: Tensor | None, what: s
     return (mask != 0).to(device=student.device, dtype=torch.float32)
 
 
+def _token_dft(x: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+    """The ortho rfft of each sequence over its own real tokens, as one batched matmul.
+
+    x: (B, L, C) float32; mask: (B, L) float 0/1 or None (all real). Sequence b has
+    n_b real tokens; the j-th real token (in order, wherever the padding is) sits at
+    rank r_j, and
+
+        F_b[k] = (1 / sqrt(n_b)) * sum_j x_b[j] * exp(-2 pi i k r_j / n_b),  k = 0 .. L // 2,
+
+    which for k <= n_b // 2 is ``rfft(x_b[real tokens], norm="ortho")[k]``; higher bins
+    are set to zero. No loop over lengths and no host sync: the DFT matrix (B, K, L)
+    is built from the mask (k * r_j mod n_b in integers, so the angles stay exact).
+
+    Returns (real part, imaginary part), each (B, K, C) with K = L // 2 + 1, and the
+    bins' validity (B, K) as float 0/1.
+    """
+    b, length, _ = x.shape
+    real = torch.ones(b, length, dtype=torch.long, device=x.device) if mask is None else (mask > 0).long()
+    n = real.sum(1).clamp_min(1)  # (B,)
+    rank = real.cumsum(1) - 1  # (B, L): position among the sequence's real tokens
+    k = torch.arange(length // 2 + 1, device=x.device)  # (K,)
+    turns = (k[None, :, None] * rank[:, None, :]) % n[:, None, None]  # (B, K, L), exact integers
+    angle = (2 * math.pi / n.to(x.dtype))[:, None, None] * turns.to(x.dtype)
+    weight = real.to(x.dtype)[:, None, :] / n.to(x.dtype).sqrt()[:, None, None]  # padding columns are 0
+    re = torch.bmm(torch.cos(angle) * weight, x)
+    im = -torch.bmm(torch.sin(angle) * weight, x)
+    bins = (k[None, :] <= (real.sum(1) // 2)[:, None]).to(x.dtype)
+    return re, im, bins
+
+
 def _token_rfft_error(student: Tensor, teacher: Tensor, mask: Tensor | None, magnitude: bool) -> Tensor:
     """Squared error between the ortho rffts over the token axis, each sequence over its own real tokens.
 
@@ -101,29 +132,22 @@ def _token_rfft_error(student: Tensor, teacher: Tensor, mask: Tensor | None, mag
     e_b = mean over bins and channels (and re/im) of the squared difference (of |F|
     when ``magnitude``). The result is the mean of e_b weighted by n_b, so it does
     not depend on how much padding the batch carries or which sequences share it.
-    One FFT per distinct length in the batch (reading the lengths is one host sync).
-    A batch without a real token (all padding) gives 0, as every masked loss here does.
+    The transforms are ``_token_dft``'s batched matmuls; without ``magnitude`` the
+    DFT is linear, so one transform of s - t gives F_S - F_T. A batch without a real
+    token (all padding) gives 0, as every masked loss here does.
     """
     s, t = student.float(), teacher.float()
-    if mask is None:
-        lengths = torch.full((s.shape[0],), s.shape[1], device=s.device)
+    if magnitude:
+        (rs, is_, bins), (rt, it, _) = _token_dft(s, mask), _token_dft(t, mask)
+        sq = (torch.complex(rs, is_).abs() - torch.complex(rt, it).abs()).square()  # (B, K, C)
+        per_element = 1
     else:
-        real = mask > 0
-        lengths = real.sum(1)
-        # move each sequence's real tokens to the front, in order (a stable sort of "is padding")
-        order = torch.sort((~real).to(torch.int8), dim=1, stable=True).indices[..., None].expand_as(s)
-        s, t = s.gather(1, order), t.gather(1, order)
-    total, weight = s.new_zeros(()), 0
-    for n in lengths.unique().tolist():  # sequences of one length share an FFT
-        if n == 0:
-            continue
-        rows = (lengths == n).nonzero().squeeze(1)
-        fs = torch.fft.rfft(s[rows, :n], dim=1, norm="ortho")
-        ft = torch.fft.rfft(t[rows, :n], dim=1, norm="ortho")
-        diff = fs.abs() - ft.abs() if magnitude else torch.view_as_real(fs) - torch.view_as_real(ft)
-        total = total + diff.square().flatten(1).mean(1).sum() * n
-        weight += n * len(rows)
-    return total / max(weight, 1)
+        re, im, bins = _token_dft(s - t, mask)
+        sq = re.square() + im.square()
+        per_element = 2  # re and im
+    lengths = s.new_full((s.shape[0],), s.shape[1]) if mask is None else (mask > 0).sum(1).to(s.dtype)
+    per_sequence = (sq.sum(-1) * bins).sum(1) / (bins.sum(1) * s.shape[-1] * per_element)  # e_b
+    return (per_sequence * lengths).sum() / lengths.sum().clamp_min(1)
 
 
 def _masked_token_mean(err: Tensor, mask: Tensor | None) -> Tensor:
