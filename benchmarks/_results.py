@@ -45,6 +45,7 @@ def write_ratio_result(
     goal: float,
     notes: list[str] | None = None,
     out: Path = RESULTS,
+    extra: dict | None = None,
 ) -> str:
     """Write ``stem``.json, .md and .png under ``out`` (atomically) and return the verdict line.
 
@@ -52,7 +53,7 @@ def write_ratio_result(
     the first row is the baseline, and each row's ratio is taken round by round
     against the baseline of the same round, so that a drift in machine load hits
     both sides of a ratio alike. ``headline`` names the row whose median ratio is
-    held to ``goal``.
+    held to ``goal``. ``extra`` adds keys to the JSON (measurements beside the ratios).
     """
     import matplotlib
 
@@ -93,7 +94,8 @@ def write_ratio_result(
             "ratios": ratios,
             "summary": summary,
             "verdict": verdict,
-        },
+        }
+        | (extra or {}),
     )
     lines = [
         f"# {title}",

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import time
 from pathlib import Path
 
@@ -86,6 +87,18 @@ def section_plan(key: str, n_teacher: int, report: skd.SpectralReport) -> tuple[
     return student, rows[:5]
 
 
+def same_students(c: skd.Comparison, student: skd.StudentConfig, train: skd.TrainConfig) -> bool:
+    """Whether comparison ``c`` trained students built as ``student`` is, with ``train``'s schedule."""
+    return (
+        c.meta.get("n_student_blocks") == student.n_student_blocks
+        and c.meta.get("init_from") == list(student.init_from or [])
+        and c.meta.get("freeze_embeddings") == student.freeze_embeddings
+        and c.meta.get("pretrained_student") == student.pretrained
+        and (c.meta.get("epochs"), c.meta.get("lr"), c.meta.get("batch_size"))
+        == (train.epochs, train.lr, train.batch_size)
+    )
+
+
 def write_results(out: Path, done: dict[str, skd.Comparison], meta: dict, refs: dict[str, float]) -> None:
     """clinc150.json, .md and .png for the sections finished so far (atomic writes)."""
     md = [f"# CLINC150: distilling the {meta['profile']} teacher", "", provenance_line(meta), ""]
@@ -113,7 +126,10 @@ def write_results(out: Path, done: dict[str, skd.Comparison], meta: dict, refs: 
     for ax, (key, c) in zip(axes, done.items(), strict=True):
         md += ["", f"## {TITLES[key]}", "", c.to_markdown(), ""]
         md += c.verdicts()
-        md.append(f"- wall time of the section: {c.meta['wall_seconds']:.0f} s.")
+        md.append(f"- wall time of the section: {meta['wall_seconds'].get(key, 0):.0f} s.")
+        if c.meta.get("taken_over"):
+            taken = ", ".join(c.meta["taken_over"])
+            md.append(f"- taken over from an earlier section of this run, not trained again: {taken}.")
         if "run" in c.meta and c.meta["run"]["command"] != meta["command"]:
             run = c.meta["run"]
             md.append(f"- this section: `{run['command']}` at commit {run['commit']}, {run['date']}.")
@@ -157,6 +173,12 @@ def main() -> None:
         "--append",
         action="store_true",
         help="keep the sections already in --out/clinc150.json (same teacher) and add these",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="students trained at once, the cores divided between them (default: 2 where there are 2 cores)",
     )
     parser.add_argument(
         "--no-cache-teacher",
@@ -252,9 +274,27 @@ def main() -> None:
         student, variants = section_plan(key, teacher.config.num_hidden_layers, report)
         print(f"\n## {TITLES[key]} ({len(variants)} rows x {len(seeds)} seeds)", flush=True)
         t0 = time.time()
-        c = skd.run_comparison(
-            teacher, tokenizer, data, variants, student, train, seeds=seeds, on_run=print_run
-        )
+        # a row already trained in this run on the same students (the variants section's reference row
+        # is the 3-block section's spectral uniform row) is taken over rather than trained again
+        c = skd.Comparison()
+        for earlier in done.values():
+            if not same_students(earlier, student, train):
+                continue
+            for v in [v for v in variants if earlier.variants.get(v.name) == v]:
+                for run in [r for r in earlier.runs if r.name == v.name and r.seed in seeds]:
+                    c.add(v, run)
+        taken = list(c.variants)
+        fresh = [v for v in variants if v.name not in c.variants]
+        if taken:
+            print(f"taken over from an earlier section: {', '.join(taken)}", flush=True)
+        if fresh:
+            new = skd.run_comparison(
+                teacher, tokenizer, data, fresh, student, train, seeds, on_run=print_run, workers=args.workers
+            )
+            c.extend(new)
+            c.meta = new.meta
+        c.meta["taken_over"] = taken
+        c.runs.sort(key=lambda r: [v.name for v in variants].index(r.name))  # rows in the section's order
         for name, acc in refs.items():
             c.add_reference(name, acc)
         walls[key] = round(time.time() - t0, 1)

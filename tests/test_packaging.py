@@ -88,3 +88,68 @@ def test_the_runtime_line_names_the_device_and_the_chosen_profile(monkeypatch):
     assert "profile: tiny (" in line
     if not torch.cuda.is_available():
         assert f"CPU, {os.cpu_count()} cores, no GPU" in line
+
+
+def _colab_install_line() -> str:
+    readme = (ROOT / "README.md").read_text()
+    lines = [line.strip() for line in readme.splitlines() if line.strip().startswith("%pip install")]
+    assert len(lines) == 1, f"the README should give one Colab install line, found {lines}"
+    return lines[0]
+
+
+def test_every_notebook_starts_with_the_readme_install_and_the_runtime_line():
+    install = _colab_install_line()
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        first = next(c for c in nb.cells if c.cell_type == "code").source
+        assert install in first, f"{path.name}: its first cell does not install as the README says"
+        assert f'skd.runtime_summary(notebook="{path.stem}")' in first, path.name
+
+
+def test_runtime_line_gives_the_recorded_time_of_the_profile_or_says_there_is_none(tmp_path, monkeypatch):
+    import json
+
+    import spectralkd_lite as skd
+    from spectralkd_lite.profiles import notebook_time
+
+    times = tmp_path / "times.json"
+    times.write_text(
+        json.dumps({"05_x": {"laptop": {"seconds": 145.4, "device": "CPU, 2 cores", "date": "2026-12-03"}}})
+    )
+    assert (
+        notebook_time("05_x", "laptop", times)
+        == "this notebook took 145 s in laptop on CPU, 2 cores (2026-12-03)"
+    )
+    assert (
+        notebook_time("05_x", "full", times)
+        == "no full run of this notebook is recorded (measured: laptop: 145 s)"
+    )
+    assert notebook_time("06_y", "full", times) == "no full run of this notebook is recorded"
+    monkeypatch.setenv("SPECTRALKD_PROFILE", "laptop")
+    recorded = json.loads(skd.profiles.NOTEBOOK_TIMES.read_text())
+    assert set(recorded) == {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}
+    line = skd.runtime_summary(notebook="05_spectral_distillation")
+    assert line.endswith(
+        f"took {recorded['05_spectral_distillation']['laptop']['seconds']:.0f} s in laptop on "
+        f"{recorded['05_spectral_distillation']['laptop']['device']} "
+        f"({recorded['05_spectral_distillation']['laptop']['date']})"
+    )
+
+
+def test_executing_a_notebook_records_its_time_under_the_profile(tmp_path, monkeypatch):
+    import json
+
+    spec = importlib.util.spec_from_file_location("notebook_tool", ROOT / "tools" / "notebooks.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    monkeypatch.setenv("SPECTRALKD_PROFILE", "tiny")
+    path = tmp_path / "07_quick.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), path)
+    times = tmp_path / "times.json"
+    times.write_text(json.dumps({"01_old": {"laptop": {"seconds": 3.0, "device": "x", "date": "d"}}}))
+    tool.execute([path], times=times)
+    recorded = json.loads(times.read_text())
+    assert recorded["01_old"]["laptop"]["seconds"] == 3.0  # other notebooks' entries stay
+    run = recorded["07_quick"]["tiny"]
+    assert run["seconds"] > 0 and ("cores" in run["device"] or "GPU" in run["device"])
+    assert nbformat.read(path, as_version=4).cells[0].outputs[0]["data"]["text/plain"] == "2"

@@ -5,11 +5,15 @@
 
 Cleaning drops widget state, execution timestamps and kernel-specific metadata,
 and refuses to store a notebook that mentions an absolute path of this machine.
+Executing also records each notebook's wall time, profile and device in
+spectralkd_lite/notebook_times.json, which a notebook's first cell reports on Colab.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import re
 import sys
 import time
@@ -18,6 +22,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+TIMES = Path(__file__).resolve().parent.parent / "spectralkd_lite" / "notebook_times.json"
 ABSOLUTE_PATH = re.compile(r"(/work/|/tmp/|/root/|/home/|/Users/)")
 
 
@@ -43,7 +48,21 @@ def check_paths(path: Path, text: str) -> None:
         )
 
 
-def execute(paths: list[Path], timeout: int = 1200) -> None:
+def record_time(path: Path, seconds: float, times: Path = TIMES) -> None:
+    """Store the wall time of ``path`` under its profile and this device in ``times`` (atomically)."""
+    from spectralkd_lite.io import write_json_atomic
+    from spectralkd_lite.profiles import choose_profile, device_summary
+
+    runs = json.loads(times.read_text()) if times.is_file() else {}
+    runs.setdefault(path.stem, {})[choose_profile()] = {
+        "seconds": round(seconds, 1),
+        "device": device_summary(),
+        "date": datetime.date.today().isoformat(),
+    }
+    write_json_atomic(times, dict(sorted(runs.items())))
+
+
+def execute(paths: list[Path], timeout: int = 1200, times: Path = TIMES) -> None:
     for path in paths:
         start = time.time()
         nb = nbformat.read(path, as_version=4)
@@ -54,7 +73,9 @@ def execute(paths: list[Path], timeout: int = 1200) -> None:
         text = nbformat.writes(nb) + "\n"
         check_paths(path, text)
         path.write_text(text, encoding="utf-8")
-        print(f"{path}: executed in {time.time() - start:.0f} s")
+        seconds = time.time() - start
+        record_time(path, seconds, times)
+        print(f"{path}: executed in {seconds:.0f} s")
 
 
 def clean_files(paths: list[Path]) -> None:

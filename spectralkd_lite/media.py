@@ -1,0 +1,41 @@
+"""The rendered manim animations (GIFs) of the notebooks, wherever the notebook runs.
+
+In a clone of the repository the GIFs sit in ``animations/rendered/`` and a notebook links them
+by a relative path, so the stored notebook stays small. An installed package (``pip install`` from
+the repository, as on Colab) carries copies in ``spectralkd_lite/_animations/`` (pyproject's
+force-include); where no checkout is at hand, the GIF is embedded in the cell's output instead.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from IPython.display import Image, Markdown
+
+CHECKOUT = Path(__file__).resolve().parent.parent / "animations" / "rendered"
+PACKAGED = Path(__file__).resolve().parent / "_animations"
+SCENES = ("PhasorScene", "WindingScene", "LayerSpectrumScene")
+
+
+def animation_file(name: str) -> tuple[Path, bool]:
+    """The GIF of scene ``name`` and whether it lies in a checkout (True) or the installed package."""
+    if name not in SCENES:
+        raise ValueError(f"unknown animation {name!r}; available: {', '.join(SCENES)}")
+    for folder, checkout in ((CHECKOUT, True), (PACKAGED, False)):
+        path = folder / f"{name}.gif"
+        if path.is_file():
+            return path, checkout
+    raise FileNotFoundError(
+        f"the {name} animation is neither in {CHECKOUT} nor in {PACKAGED}: render it with "
+        "`python animations/render.py` in a clone of the repository, or reinstall the package"
+    )
+
+
+def animation(name: str, caption: str) -> Markdown | Image:
+    """Display object of scene ``name``: a Markdown image linked relative to the working
+    directory in a checkout (``caption`` is its alt text), else the packaged GIF embedded."""
+    path, checkout = animation_file(name)
+    if checkout:
+        return Markdown(f"![{caption}]({Path(os.path.relpath(path)).as_posix()})")
+    return Image(data=path.read_bytes(), format="gif")
