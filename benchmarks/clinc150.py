@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import textwrap
 import time
 from pathlib import Path
 
@@ -133,7 +134,7 @@ def write_results(out: Path, done: dict[str, skd.Comparison], meta: dict, refs: 
         if "run" in c.meta and c.meta["run"]["command"] != meta["command"]:
             run = c.meta["run"]
             md.append(f"- this section: `{run['command']}` at commit {run['commit']}, {run['date']}.")
-        c.plot(ax=ax, title=f"CLINC150: {TITLES[key]}")
+        c.plot(ax=ax, title=textwrap.fill(f"CLINC150: {TITLES[key]}", 55))
         sections[key] = {"title": TITLES[key], **c.to_dict()}
     md += ["", f"Wall times (s): {meta['wall_seconds']}", ""]
     fig.tight_layout()

@@ -351,7 +351,7 @@ class Comparison:
             label += f"\none test example = {100 / n_test:.2f} points"
         ax.set_xlabel(label)
         if self.references:
-            ax.legend(loc="lower right", fontsize="small")
+            ax.legend(loc="best", fontsize="small")
         if title:
             ax.set_title(title)
         return fig

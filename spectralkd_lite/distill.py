@@ -124,11 +124,12 @@ def distill_step_losses(
     teacher_logits, feature = None, None
     if config.uses_teacher:
         if cache is not None and index is not None:
-            t_logits, t_hidden = cache.lookup(index, inputs["input_ids"].shape[1])
-            if want_hidden and linked is not None and not set(linked.columns) <= set(t_hidden):
+            needed = list(linked.columns) if want_hidden and linked is not None else []
+            if not set(needed) <= set(cache.blocks):
                 raise ValueError(
-                    f"the teacher cache holds blocks {sorted(t_hidden)}; this mapping needs {linked.columns}"
+                    f"the teacher cache holds blocks {sorted(cache.blocks)}; this mapping needs {needed}"
                 )
+            t_logits, t_hidden = cache.lookup(index, inputs["input_ids"].shape[1], blocks=needed)
         elif teacher is None:
             raise ValueError("this objective needs a teacher (alpha > 0 or a feature loss)")
         else:

@@ -122,14 +122,19 @@ class TeacherCache:
             blocks[b] = torch.cat(parts)
         return cls(torch.cat(logits), blocks)
 
-    def lookup(self, index: Tensor, length: int | None = None) -> tuple[Tensor, dict[int, Tensor]]:
+    def lookup(
+        self, index: Tensor, length: int | None = None, blocks: Iterable[int] | None = None
+    ) -> tuple[Tensor, dict[int, Tensor]]:
         """Logits (B, K) and {block: (B, ...)} of examples ``index`` (B,).
 
-        ``length`` cuts token sequences to a batch's padded length.
+        ``length`` cuts token sequences to a batch's padded length; ``blocks``: the
+        cached blocks to return (default: all), so that a step gathers and converts only
+        the blocks its mapping aligns.
         """
         index = index.to(self.logits.device)
+        wanted = self.blocks.items() if blocks is None else [(b, self.blocks[b]) for b in blocks]
         out = {}
-        for b, t in self.blocks.items():
+        for b, t in wanted:
             if length is not None and t.dim() == 3:
                 if length > t.shape[1]:
                     raise ValueError(f"a batch of {length} tokens is longer than the cached {t.shape[1]}")

@@ -336,3 +336,25 @@ def test_teacher_cache_gives_the_live_teacher_losses(small):
     )
     for key in ("ce", "kd", "feature", "total"):
         torch.testing.assert_close(cached[key], live[key], rtol=1e-4, atol=1e-6)
+
+
+def test_a_step_reads_only_the_cached_blocks_its_mapping_aligns(small):
+    teacher, tok, data = small
+    cache = text_teacher_cache(teacher, data.train, tok, [1, 2, 3, 4])
+    index = torch.tensor([4, 1, 7])
+    logits, every = cache.lookup(index, 6)
+    _, some = cache.lookup(index, 6, blocks=[3, 1])
+    assert list(some) == [3, 1] and sorted(every) == [1, 2, 3, 4]
+    for b in (1, 3):  # the same values as the full lookup: the cached rows, cut to 6 tokens, in float32
+        torch.testing.assert_close(some[b], cache.blocks[b][index, :6].float())
+    assert cache.lookup(index, 6, blocks=[])[1] == {}
+    batch = collator(tok)([EncodedSplit(data.train, tok, with_index=True)[i] for i in (3, 0)])
+    student = make_student(teacher, StudentConfig(2), seed=0).eval()
+    small_cache = text_teacher_cache(teacher, data.train, tok, [2])
+    cfg = DistillConfig(beta=0.2, feature="mse", mapping=skd.resolve("1:2, 2:4", 4, 2))
+    with pytest.raises(
+        ValueError, match=r"the teacher cache holds blocks \[2\]; this mapping needs \[2, 4\]"
+    ):
+        distill_step_losses(student, teacher, batch, cfg, LinkedTeacher(cfg.mapping, 4), small_cache)
+    logit_only, _ = distill_step_losses(student, teacher, batch, DistillConfig(alpha=0.9), None, small_cache)
+    assert torch.isfinite(logit_only["total"])  # logit KD reads the cached logits and no block
