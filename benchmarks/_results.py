@@ -7,11 +7,21 @@ import os
 import statistics
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def interleaved(names: list[str], rounds: int) -> Iterator[tuple[int, str]]:
+    """(round, row name) over ``rounds`` rounds of ``names``, the order rotated by one each
+    round, so that no row always runs first (or right after a warm machine)."""
+    for r in range(rounds):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            yield r, name
 
 
 def provenance() -> dict[str, object]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 from _models import batch, encoder
-from _results import RESULTS, provenance, write_ratio_result
+from _results import RESULTS, interleaved, provenance, write_ratio_result
 
 from spectralkd_lite import analyze
 from spectralkd_lite.analysis import _Accumulator
@@ -91,10 +91,8 @@ def main() -> None:
     for fn in runs.values():  # warm-up
         fn()
     times: dict[str, list[float]] = {name: [] for name in runs}
-    names = list(runs)
-    for r in range(args.repeats):  # interleaved rounds, the order rotated each round
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            times[name].append(1000 * timed(runs[name], args.device) / args.batches)
+    for _, name in interleaved(list(runs), args.repeats):
+        times[name].append(1000 * timed(runs[name], args.device) / args.batches)
     setup = (
         f"Device {args.device}, {torch.get_num_threads()} torch threads; a 12-block x 384 RoBERTa encoder "
         f"(random weights), {args.batches} batches of 64 x 16 tokens (lengths 8-16, padding masked) per round, "

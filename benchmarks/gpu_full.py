@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import torch
-from _results import RESULTS, provenance, write_ratio_result
+from _results import RESULTS, interleaved, provenance, write_ratio_result
 from transformers import RobertaForSequenceClassification, TrainerCallback
 
 import spectralkd_lite as skd
@@ -128,32 +128,30 @@ def main() -> None:
     samples: dict[str, list[float]] = {name: [] for name in rows}
     peaks: dict[str, float] = dict.fromkeys(rows, 0.0)
     steps: dict[str, int] = dict.fromkeys(rows, 0)
-    names = list(rows)
-    for r in range(args.rounds):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            timer = StepTimer()
-            torch.manual_seed(r)
-            student = build(s_shape, data, len(tokenizer))
-            if cuda:
-                torch.cuda.reset_peak_memory_stats()
-            _, run = skd.distill(
-                teacher,
-                tokenizer,
-                data,
-                rows[name],
-                dataclasses.replace(train, seed=r, callbacks=(timer,)),
-                student=student,
-                cache=cache,
-            )
-            if cuda:
-                peaks[name] = max(peaks[name], torch.cuda.max_memory_allocated() / 2**30)
-            samples[name].append(1000 * statistics.median(timer.seconds[args.skip :]))
-            steps[name] += run.steps
-            print(
-                f"round {r + 1}/{args.rounds} {name}: {samples[name][-1]:.1f} ms/step over {run.steps} steps",
-                flush=True,
-            )
-            del student
+    for r, name in interleaved(list(rows), args.rounds):
+        timer = StepTimer()
+        torch.manual_seed(r)
+        student = build(s_shape, data, len(tokenizer))
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        _, run = skd.distill(
+            teacher,
+            tokenizer,
+            data,
+            rows[name],
+            dataclasses.replace(train, seed=r, callbacks=(timer,)),
+            student=student,
+            cache=cache,
+        )
+        if cuda:
+            peaks[name] = max(peaks[name], torch.cuda.max_memory_allocated() / 2**30)
+        samples[name].append(1000 * statistics.median(timer.seconds[args.skip :]))
+        steps[name] += run.steps
+        print(
+            f"round {r + 1}/{args.rounds} {name}: {samples[name][-1]:.1f} ms/step over {run.steps} steps",
+            flush=True,
+        )
+        del student
 
     precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "fp32 (CPU)"
     setup = (

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import torch
-from _results import RESULTS, provenance, write_ratio_result
+from _results import RESULTS, interleaved, provenance, write_ratio_result
 from transformers import RobertaConfig, RobertaForSequenceClassification
 
 import spectralkd_lite as skd
@@ -99,10 +99,8 @@ def main() -> None:
     for cfg in configs.values():
         step(cfg)  # warm-up
     times: dict[str, list[float]] = {name: [] for name in configs}
-    names = list(configs)
-    for r in range(args.repeats):  # interleaved rounds, the order rotated each round
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            times[name].append(1000 * timed(configs[name]))
+    for _, name in interleaved(list(configs), args.repeats):
+        times[name].append(1000 * timed(configs[name]))
     setup = (
         f"Device {args.device}, {torch.get_num_threads()} torch threads{', bf16 autocast' if args.bf16 else ''}; "
         f"teacher {args.teacher_layers} x {args.hidden}, student {args.student_layers} x {args.hidden} (random "
