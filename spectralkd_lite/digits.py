@@ -246,7 +246,7 @@ def vision_teacher_cache(
     def outputs():
         for i in range(0, len(x), batch_size):
             logits, maps = block_feature_maps(teacher, x[i : i + batch_size].to(device), blocks, layout)
-            yield logits, dict(zip(blocks, maps, strict=True))
+            yield logits, dict(zip(blocks, maps, strict=True)), None
 
     try:
         return TeacherCache.from_batches(outputs())

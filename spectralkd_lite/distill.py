@@ -48,11 +48,14 @@ PROJECTIONS_FILE = "channel_projections.safetensors"
 def text_teacher_cache_bytes(
     split: IntentSplit, tokenizer: Any, n_blocks: int, width: int, max_length: int
 ) -> int:
-    """The memory a text TeacherCache of ``n_blocks`` blocks would take: float16 blocks, float32 logits."""
+    """The memory a text TeacherCache of ``n_blocks`` blocks would take.
+
+    float16 blocks holding each example's real tokens (no padding), float32 logits, int64 offsets.
+    """
     lengths = [
         len(ids) for ids in tokenizer(split.texts, truncation=True, max_length=max_length)["input_ids"]
     ]
-    return len(lengths) * (max(lengths, default=0) * width * n_blocks * 2 + split.num_labels * 4)
+    return sum(lengths) * width * n_blocks * 2 + len(lengths) * (split.num_labels * 4 + 8) + 8
 
 
 def text_teacher_cache(
@@ -82,7 +85,8 @@ def text_teacher_cache(
         for batch in text_batches(split, tokenizer, batch_size=128, max_length=max_length):
             batch.pop("labels")
             out = teacher(**{k: v.to(device) for k, v in batch.items()}, output_hidden_states=bool(blocks))
-            yield out.logits, {b: out.hidden_states[b] for b in blocks}
+            lengths = batch["attention_mask"].sum(1)
+            yield out.logits, {b: out.hidden_states[b] for b in blocks}, lengths
 
     try:
         with torch.inference_mode():

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -90,55 +91,74 @@ class TeacherCache:
 
     Attributes:
         logits: (N, K) for the N examples, in order.
-        blocks: block number (``hidden_states`` index) -> (N, ...) outputs: text
-            (N, L_max, C), positions past an example's length holding padding
-            outputs that the losses mask; vision (N, C, H, W) patch-grid maps.
+        blocks: block number (``hidden_states`` index) -> the block's outputs: text, the
+            real tokens of all examples one after another, (sum of lengths, C), so that
+            padding takes no memory; vision, (N, C, H, W) patch-grid maps.
+        offsets: text only: (N + 1,) where example i's tokens start (``offsets[i + 1]``:
+            where they end); None for vision.
     """
 
     logits: Tensor
     blocks: dict[int, Tensor] = field(default_factory=dict)
+    offsets: Tensor | None = None
 
     @classmethod
     def from_batches(
-        cls, outputs: Iterable[tuple[Tensor, Mapping[int, Tensor]]], dtype: torch.dtype = torch.float32
+        cls,
+        outputs: Iterable[tuple[Tensor, Mapping[int, Tensor], Tensor | None]],
+        dtype: torch.dtype = torch.float32,
     ) -> TeacherCache:
-        """Concatenate per-batch (logits (B, K), {block: (B, ...)}): logits in float32, blocks in ``dtype``.
+        """Concatenate per-batch (logits (B, K), {block: (B, ...)}, lengths (B,) or None).
 
-        Token sequences (B, L, C) of different lengths are padded to the longest.
-        ``dtype=torch.float16`` halves the memory of the blocks (``lookup`` returns float32).
+        Logits are kept in float32, blocks in ``dtype`` (``torch.float16`` halves their
+        memory; ``lookup`` returns float32). Token outputs (B, L, C) need the batch's
+        real lengths: only the first ``lengths[i]`` positions of each row are kept.
         """
-        logits, per_block = [], {}
-        for batch_logits, feats in outputs:
+        logits, per_block, counts = [], {}, []
+        for batch_logits, feats, lengths in outputs:
             logits.append(batch_logits.float())
+            if lengths is not None:
+                counts.append(lengths.to(device=batch_logits.device, dtype=torch.long))
             for b, t in feats.items():
+                if t.dim() == 3:  # (B, L, C): keep the real tokens, one after another
+                    if lengths is None:
+                        raise ValueError(
+                            f"block {b}'s token outputs {tuple(t.shape)} need the batch's lengths"
+                        )
+                    real = torch.arange(t.shape[1], device=t.device) < counts[-1][:, None].to(t.device)
+                    t = t[real]  # (sum of lengths, C)
                 per_block.setdefault(b, []).append(t.to(dtype))
         if not logits:
             raise ValueError("no batches to cache: the training split is empty")
-        blocks = {}
-        for b, parts in per_block.items():
-            if parts[0].dim() == 3:  # (B, L, C): pad the token axis
-                width = max(p.shape[1] for p in parts)
-                parts = [nn.functional.pad(p, (0, 0, 0, width - p.shape[1])) for p in parts]
-            blocks[b] = torch.cat(parts)
-        return cls(torch.cat(logits), blocks)
+        offsets = None
+        if counts:
+            offsets = nn.functional.pad(torch.cat(counts).cumsum(0), (1, 0))
+        return cls(torch.cat(logits), {b: torch.cat(parts) for b, parts in per_block.items()}, offsets)
 
     def lookup(
         self, index: Tensor, length: int | None = None, blocks: Iterable[int] | None = None
     ) -> tuple[Tensor, dict[int, Tensor]]:
         """Logits (B, K) and {block: (B, ...)} of examples ``index`` (B,).
 
-        ``length`` cuts token sequences to a batch's padded length; ``blocks``: the
-        cached blocks to return (default: all), so that a step gathers and converts only
-        the blocks its mapping aligns.
+        Text blocks come back as (B, length, C) in float32: each example's cached tokens
+        (cut to ``length``), then zeros where the batch pads it (the losses mask those
+        positions). ``blocks``: the cached blocks to return (default: all), so that a step
+        gathers and converts only the blocks its mapping aligns.
         """
         index = index.to(self.logits.device)
         wanted = self.blocks.items() if blocks is None else [(b, self.blocks[b]) for b in blocks]
+        rows = real = None
+        if self.offsets is not None:
+            if length is None:
+                raise ValueError("a text cache's lookup needs the batch's padded length")
+            start = self.offsets[index]  # (B,)
+            position = torch.arange(length, device=start.device)  # (L,)
+            real = position < (self.offsets[index + 1] - start)[:, None]  # (B, L)
+            rows = torch.where(real, start[:, None] + position, 0)  # (B, L) rows of the flat tokens
         out = {}
         for b, t in wanted:
-            if length is not None and t.dim() == 3:
-                if length > t.shape[1]:
-                    raise ValueError(f"a batch of {length} tokens is longer than the cached {t.shape[1]}")
-                out[b] = t[index, :length].float()
+            if rows is not None and t.dim() == 2:
+                out[b] = t[rows].float() * real[..., None]
             else:
                 out[b] = t[index].float()
         return self.logits[index], out
@@ -146,7 +166,8 @@ class TeacherCache:
     @property
     def nbytes(self) -> int:
         """Memory held by the cache, in bytes."""
-        return self.logits.nbytes + sum(t.nbytes for t in self.blocks.values())
+        extra = self.offsets.nbytes if self.offsets is not None else 0
+        return self.logits.nbytes + extra + sum(t.nbytes for t in self.blocks.values())
 
 
 class LinkedTeacher:
@@ -181,6 +202,21 @@ def _checkpointing(on: bool) -> dict[str, Any]:
     return {key: on, f"{key}_kwargs": {"use_reentrant": False} if on else None}
 
 
+def amp_dtype(train: TrainConfig, device: str | torch.device) -> torch.dtype | None:
+    """The autocast dtype of mixed-precision training on ``device``, or None for float32.
+
+    ``train.mixed_precision`` None means "on where CUDA is"; when on, a GPU trains in
+    bfloat16 where it supports it (Ampere and newer) and in float16 (with a gradient
+    scaler) otherwise; a CPU always trains in float32. One rule for the Trainer (text)
+    and :func:`fit_tensors` (vision).
+    """
+    device = torch.device(device)
+    cuda = device.type == "cuda" and torch.cuda.is_available()
+    if not cuda or train.mixed_precision is False:
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
 def training_arguments(train: TrainConfig, out_dir: str | os.PathLike, n_train: int, **extra: Any):
     """``transformers.TrainingArguments`` for a TrainConfig and a training set of n_train examples.
 
@@ -188,9 +224,7 @@ def training_arguments(train: TrainConfig, out_dir: str | os.PathLike, n_train: 
     epoch, a checkpoint is saved each epoch and the best one (by validation accuracy)
     is loaded at the end.
     """
-    mixed = torch.cuda.is_available() if train.mixed_precision is None else train.mixed_precision
-    bf16 = mixed and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    fp16 = mixed and torch.cuda.is_available() and not bf16
+    dtype = amp_dtype(train, "cuda")  # the Trainer puts the model on the GPU when there is one
     steps_per_epoch = math.ceil(n_train / train.batch_size)
     saving: dict[str, Any] = {"save_strategy": "no", "eval_strategy": "no"}
     if train.checkpoints:
@@ -213,8 +247,8 @@ def training_arguments(train: TrainConfig, out_dir: str | os.PathLike, n_train: 
         warmup_steps=math.ceil(train.warmup_ratio * train.epochs * steps_per_epoch),
         weight_decay=train.weight_decay,
         seed=train.seed,
-        bf16=bf16,
-        fp16=fp16,
+        bf16=dtype == torch.bfloat16,
+        fp16=dtype == torch.float16,
         report_to="none",
         disable_tqdm=not train.progress,
         logging_strategy="epoch",
@@ -312,6 +346,10 @@ def fit_tensors(
     returns a dict with ``LOSS_KEYS``. Loss terms are summed on the device and read
     back once, at the end; a NaN or infinite loss stops the run with FloatingPointError
     at the end of its epoch (one host read per epoch). Returns (one log dict per epoch, optimiser steps taken).
+
+    Mixed precision follows :func:`amp_dtype`: ``step`` runs under autocast in that dtype
+    (the weights, optimiser and FFT losses stay float32); in float16 a gradient scaler
+    skips the steps whose gradients overflow, as the Trainer does.
     """
     epochs = int(train.epochs)
     if epochs != train.epochs or epochs < 1:
@@ -320,6 +358,8 @@ def fit_tensors(
     if steps_per_epoch < 1:
         raise ValueError(f"batch_size {train.batch_size} is larger than the {n_train} training samples")
     device = model_device(model)
+    dtype = amp_dtype(train, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, warmup_cosine(epochs * steps_per_epoch, train.warmup_ratio)
@@ -328,23 +368,29 @@ def fit_tensors(
     torch.manual_seed(train.seed)  # dropout
     epoch_sums = []
     model.train()
-    for _ in range(epochs):
-        order = torch.randperm(n_train, generator=shuffle).to(device)
-        sums = torch.zeros(len(LOSS_KEYS), device=device)
-        for i in range(steps_per_epoch):
-            terms = step(order[i * train.batch_size : (i + 1) * train.batch_size])
-            optimizer.zero_grad(set_to_none=True)
-            terms["total"].backward()
-            optimizer.step()
-            scheduler.step()
-            sums += torch.stack([terms[k].detach() for k in LOSS_KEYS])
-        if not bool(torch.isfinite(sums).all()):  # one host read per epoch
-            raise FloatingPointError(
-                f"training stopped in epoch {len(epoch_sums) + 1}: a loss is NaN or infinite "
-                f"({dict(zip(LOSS_KEYS, sums.tolist(), strict=True))}); lower the learning rate, or check "
-                "the data, the mapping weights, beta and the temperature"
-            )
-        epoch_sums.append(sums / steps_per_epoch)
+    with warnings.catch_warnings():
+        # in float16 the scaler skips the steps whose gradients overflow (the first few, while it
+        # finds its scale); the schedule moves on regardless, as the Trainer's does
+        warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
+        for _ in range(epochs):
+            order = torch.randperm(n_train, generator=shuffle).to(device)
+            sums = torch.zeros(len(LOSS_KEYS), device=device)
+            for i in range(steps_per_epoch):
+                with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                    terms = step(order[i * train.batch_size : (i + 1) * train.batch_size])
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(terms["total"]).backward()
+                scaler.step(optimizer)  # a plain optimizer.step() when the scaler is off
+                scaler.update()
+                scheduler.step()
+                sums += torch.stack([terms[k].detach() for k in LOSS_KEYS])
+            if not bool(torch.isfinite(sums).all()):  # one host read per epoch
+                raise FloatingPointError(
+                    f"training stopped in epoch {len(epoch_sums) + 1}: a loss is NaN or infinite "
+                    f"({dict(zip(LOSS_KEYS, sums.tolist(), strict=True))}); lower the learning rate, or check "
+                    "the data, the mapping weights, beta and the temperature"
+                )
+            epoch_sums.append(sums / steps_per_epoch)
     model.eval()
     means = torch.stack(epoch_sums).cpu().tolist()  # (epochs, terms): one host sync
     log = [

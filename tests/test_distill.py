@@ -10,7 +10,7 @@ import torch
 from transformers import TrainerCallback
 
 import spectralkd_lite as skd
-from spectralkd_lite.distill import text_teacher_cache
+from spectralkd_lite.distill import text_teacher_cache, text_teacher_cache_bytes
 from spectralkd_lite.mapping import parse_manual
 from spectralkd_lite.text import EncodedSplit, collator, text_batches
 from spectralkd_lite.training import LinkedTeacher
@@ -338,6 +338,28 @@ def test_teacher_cache_gives_the_live_teacher_losses(small):
         torch.testing.assert_close(cached[key], live[key], rtol=1e-4, atol=1e-6)
 
 
+def test_the_text_cache_keeps_only_real_tokens(small):
+    """The cache holds each example's real tokens; a lookup gives them back padded with zeros."""
+    teacher, tok, data = small
+    cache = text_teacher_cache(teacher, data.train, tok, [1, 3], max_length=16)
+    ids = tok(data.train.texts, truncation=True, max_length=16)["input_ids"]
+    lengths = [len(i) for i in ids]
+    assert cache.offsets.tolist() == np.concatenate([[0], np.cumsum(lengths)]).tolist()
+    assert cache.blocks[3].shape == (sum(lengths), teacher.config.hidden_size)
+    assert cache.nbytes == text_teacher_cache_bytes(data.train, tok, 2, teacher.config.hidden_size, 16)
+    index = torch.tensor([5, 0, 2])
+    length = max(lengths[i] for i in index.tolist()) + 2  # a batch padded past its longest example
+    _, got = cache.lookup(index, length)
+    with torch.no_grad():  # the teacher on each example alone, unpadded
+        for row, i in enumerate(index.tolist()):
+            hidden = teacher(torch.tensor([ids[i]]), output_hidden_states=True).hidden_states[3][0]
+            n = lengths[i]
+            torch.testing.assert_close(got[3][row, :n], hidden, rtol=2e-3, atol=2e-3)  # float16 storage
+            assert not got[3][row, n:].any()  # padding positions are zeros
+    with pytest.raises(ValueError, match="padded length"):
+        cache.lookup(index)
+
+
 def test_a_step_reads_only_the_cached_blocks_its_mapping_aligns(small):
     teacher, tok, data = small
     cache = text_teacher_cache(teacher, data.train, tok, [1, 2, 3, 4])
@@ -345,8 +367,8 @@ def test_a_step_reads_only_the_cached_blocks_its_mapping_aligns(small):
     logits, every = cache.lookup(index, 6)
     _, some = cache.lookup(index, 6, blocks=[3, 1])
     assert list(some) == [3, 1] and sorted(every) == [1, 2, 3, 4]
-    for b in (1, 3):  # the same values as the full lookup: the cached rows, cut to 6 tokens, in float32
-        torch.testing.assert_close(some[b], cache.blocks[b][index, :6].float())
+    for b in (1, 3):  # the same values as the full lookup
+        torch.testing.assert_close(some[b], every[b])
     assert cache.lookup(index, 6, blocks=[])[1] == {}
     batch = collator(tok)([EncodedSplit(data.train, tok, with_index=True)[i] for i in (3, 0)])
     student = make_student(teacher, StudentConfig(2), seed=0).eval()

@@ -440,3 +440,47 @@ def test_timm_models_are_hooked_block_by_block(images):
     torch.testing.assert_close(torch.tensor(report.spectrum_of(2)), expected, rtol=1e-5, atol=1e-7)
     with pytest.raises(ValueError, match="no Hugging Face config"):
         vision_layout(FakeCait())
+
+
+def test_a_real_timm_cait_keeps_every_patch_token(images):
+    """timm's own CaiT, built from its config (no weights): the blocks hold the 16 patches, no class token.
+
+    timm is optional (it needs torchvision, which CI's CPU torch has no build of); ``make test-timm``
+    runs this test in a separate environment that has both.
+    """
+    timm = pytest.importorskip("timm")
+    cait = timm.create_model(
+        "cait_xxs24_224",
+        pretrained=False,
+        img_size=16,
+        patch_size=4,
+        depth=3,
+        embed_dim=32,
+        num_heads=4,
+        num_classes=5,
+    ).eval()
+    assert cait.num_prefix_tokens == 1  # what timm reports, although its class token joins only later
+    model = TimmClassifier(cait, "cait").eval()
+    layout = vision_layout(model)
+    assert (layout.num_blocks, layout.num_prefix_tokens, layout.grids) == (3, 0, ((4, 4),) * 3)
+
+    # the blocks' outputs, computed with timm's own modules step by step
+    with torch.no_grad():
+        x = cait.pos_drop(cait.patch_embed(images) + cait.pos_embed)
+        outputs = []
+        for block in cait.blocks:
+            x = block(x)
+            outputs.append(x)
+    assert outputs[1].shape == (6, 16, 32)
+
+    report = analyze_vision(model, [{"pixel_values": images[:4]}, {"pixel_values": images[4:]}])
+    assert report.blocks == [1, 2, 3] and report.channels == [32] * 3
+    assert report.positions == [6 * 16] * 3  # all 16 patches of each image: none dropped as a "class token"
+    torch.testing.assert_close(
+        torch.tensor(report.spectrum_of(2)), layer_spectrum(outputs[1]), rtol=1e-5, atol=1e-7
+    )
+    with torch.no_grad():
+        logits, maps = block_feature_maps(model, images, [3])
+        torch.testing.assert_close(logits, cait(images))
+    # token t sits at grid row t // 4, column t % 4
+    torch.testing.assert_close(maps[0], outputs[2].transpose(1, 2).reshape(6, 32, 4, 4))
