@@ -28,7 +28,7 @@ from _results import RESULTS, interleaved, provenance, write_ratio_result
 from transformers import RobertaForSequenceClassification, TrainerCallback
 
 import spectralkd_lite as skd
-from spectralkd_lite.distill import text_teacher_cache
+from spectralkd_lite.distill import text_teacher_cache, text_teacher_cache_bytes
 from spectralkd_lite.text import tiny_roberta_config, train_bpe_tokenizer
 from spectralkd_lite.workflows import DEMO_STUDENT_TRAIN
 
@@ -111,7 +111,10 @@ def main() -> None:
     train = dataclasses.replace(DEMO_STUDENT_TRAIN["full"], batch_size=args.batch, mixed_precision=cuda)
     steps_per_epoch = -(-len(data.train) // args.batch)
     train = dataclasses.replace(train, epochs=args.steps / steps_per_epoch)
-    plan = skd.plan_memory(teacher, build(s_shape, data, len(tokenizer)), train)
+    cache_bytes = text_teacher_cache_bytes(
+        data.train, tokenizer, len(mapping.teacher_blocks), t_shape[1], train.max_length
+    )
+    plan = skd.plan_memory(teacher, build(s_shape, data, len(tokenizer)), train, cache_bytes=cache_bytes)
 
     start = time.perf_counter()
     cache = text_teacher_cache(teacher, data.train, tokenizer, mapping.teacher_blocks, train.max_length)

@@ -17,7 +17,7 @@ from .compare import Comparison, Variant, run_comparison, standard_variants
 from .config import DistillConfig, StudentConfig, TrainConfig
 from .data import load_intents
 from .decomposition import IntensityParts, intensity_parts
-from .distill import distill, distill_step_losses, make_student
+from .distill import distill, distill_step_losses, make_student, text_teacher_cache_bytes
 from .distill_widget import DistillRunner
 from .mapping import LayerMapping, resolve
 from .memory import MemoryPlan, plan_memory
@@ -66,6 +66,7 @@ __all__ = [
     "load_intents",
     "losses",
     "make_student",
+    "text_teacher_cache_bytes",
     "media",
     "plot_intensity",
     "plot_spectra",

@@ -22,9 +22,10 @@ import torch
 
 from .baselines import tfidf_baseline
 from .config import DistillConfig, StudentConfig, TrainConfig
-from .distill import CACHE_BUDGET_BYTES, distill, text_teacher_cache
+from .distill import distill, text_teacher_cache
 from .io import csv_text, read_json, save_figure_atomic, write_json_atomic, write_text_atomic
 from .mapping import SEED_SHAPE, parse_manual, resolve
+from .memory import CACHE_BUDGET_BYTES
 from .plots import figure_axes
 from .text import text_batches
 from .training import RunResult, evaluate_accuracy

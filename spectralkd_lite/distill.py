@@ -35,12 +35,11 @@ from .config import TEXT_FEATURE_KINDS, DistillConfig, StudentConfig, TrainConfi
 from .data import IntentData, IntentSplit
 from .losses import ChannelProjection, distillation_loss, feature_loss
 from .mapping import LayerMapping
+from .memory import CACHE_BUDGET_BYTES
 from .teacher import quiet_transformers
 from .text import text_batches, train_and_score, trainer_inputs
 from .training import LinkedTeacher, RunResult, TeacherCache, check_model_files
 
-# The most memory a text TeacherCache may take; a larger one is not built (the teacher runs per step).
-CACHE_BUDGET_BYTES = 2 * 2**30
 # The learned channel projections of a run, saved beside the student and in each checkpoint.
 PROJECTIONS_FILE = "channel_projections.safetensors"
 

@@ -6,6 +6,7 @@ An estimate, written out so that it can be checked by hand (all sizes in bytes):
     student   = trainable parameters x 16 + frozen ones x 4       (fp32 weights 4 + gradients 4 + AdamW 8)
     acts      = student layers x s b h (34 + 5 a s / h) x f / 2   (Korthikanti et al. 2022, eq. 2)
     teacher_h = (teacher layers + 1) x s b h_t x f                (the hidden states a feature loss reads)
+              or, with cache_teacher, the cache's size                (kept on the teacher's device)
     total     = (teacher + student + acts + teacher_h) x 1.1 + 0.5 GiB
 
 with s tokens, b sentences per step, h the student's width, a its attention heads, f
@@ -13,8 +14,10 @@ bytes per activation (2 in mixed precision, 4 in fp32), 10% for the allocator's 
 and 0.5 GiB for the CUDA context. The activation formula counts what one transformer
 layer keeps for its backward pass in 16-bit; with gradient checkpointing a layer keeps
 only its input, 2 s b h bytes at f = 2, and one layer's full activations are rebuilt at
-a time. With ``cache_teacher`` the teacher's outputs come from host memory, so its
-hidden states are not held on the GPU.
+a time. With ``cache_teacher`` the teacher's outputs on the whole training set sit on its
+device instead of one step's hidden states: the cache's size when it is known, else the
+most a cache may take (``CACHE_BUDGET_BYTES``; a larger one is not built, and the teacher
+runs in every step).
 
 ``plan_memory`` takes the recipe's batch, and when the estimate exceeds the budget
 turns on gradient checkpointing, then halves the batch until it fits.
@@ -30,9 +33,11 @@ from torch import nn
 
 from .config import TrainConfig
 
-__all__ = ["MemoryPlan", "activation_bytes", "plan_memory", "T4_BYTES"]
+__all__ = ["CACHE_BUDGET_BYTES", "MemoryPlan", "activation_bytes", "plan_memory", "T4_BYTES"]
 
 GIB = 2**30
+# The most memory a text TeacherCache may take; a larger one is not built (the teacher runs per step).
+CACHE_BUDGET_BYTES = 2 * GIB
 T4_BYTES = 16 * 10**9  # a Colab T4: 16 GB (15.0 GiB)
 CONTEXT_BYTES = GIB // 2  # the CUDA context and kernels
 SLACK = 1.1  # the caching allocator's fragmentation
@@ -72,10 +77,11 @@ class MemoryPlan:
     teacher: int
     student: int
     activations: int
-    teacher_hidden: int
+    teacher_hidden: int  # one step's teacher hidden states, or the teacher cache
     budget: int
     train: TrainConfig
     changed: tuple[str, ...] = ()
+    teacher_cached: bool = False  # teacher_hidden is the teacher cache (not one step's hidden states)
 
     @property
     def total(self) -> int:
@@ -95,7 +101,10 @@ class MemoryPlan:
                 ("teacher", self.teacher),
                 ("student + gradients + AdamW", self.student),
                 ("student activations", self.activations),
-                ("teacher hidden states", self.teacher_hidden),
+                (
+                    "teacher cache" if self.teacher_cached else "teacher hidden states",
+                    self.teacher_hidden,
+                ),
             ]
         )
         checkpointing = "on" if self.train.gradient_checkpointing else "off"
@@ -110,7 +119,11 @@ class MemoryPlan:
 
 
 def plan_memory(
-    teacher: nn.Module, student: nn.Module, train: TrainConfig, budget: int | None = None
+    teacher: nn.Module,
+    student: nn.Module,
+    train: TrainConfig,
+    budget: int | None = None,
+    cache_bytes: int | None = None,
 ) -> MemoryPlan:
     """The memory plan of distilling ``teacher`` into ``student`` with ``train``.
 
@@ -119,10 +132,16 @@ def plan_memory(
     ``train`` is ``train`` itself when it fits, else with gradient checkpointing on and
     then the batch halved until it does (``changed`` says what moved); when even batch 1
     does not fit, the batch-1 plan with ``fits`` False.
+
+    ``cache_bytes``: the teacher cache's size when ``train.cache_teacher``
+    (``distill.text_teacher_cache_bytes``); None: the most a cache may take,
+    ``CACHE_BUDGET_BYTES``. A cache over that budget is not built, so one step's teacher
+    hidden states count instead.
     """
     if budget is None:
         budget = torch.cuda.get_device_properties(0).total_memory if torch.cuda.is_available() else T4_BYTES
     mixed = torch.cuda.is_available() if train.mixed_precision is None else train.mixed_precision
+    cache_size = CACHE_BUDGET_BYTES if cache_bytes is None else cache_bytes
     f = 2 if mixed else 4
     t_layers, t_width, _ = _shape(teacher)
     s_layers, s_width, s_heads = _shape(student)
@@ -134,8 +153,9 @@ def plan_memory(
         acts = activation_bytes(
             s_layers, s_width, s_heads, t.batch_size, t.max_length, f, checkpointing=t.gradient_checkpointing
         )
-        hidden = 0 if t.cache_teacher else (t_layers + 1) * t.batch_size * t.max_length * t_width * f
-        return MemoryPlan(weights, 16 * trainable + 4 * frozen, acts, hidden, budget, t, changed)
+        cached = t.cache_teacher and cache_size <= CACHE_BUDGET_BYTES
+        hidden = cache_size if cached else (t_layers + 1) * t.batch_size * t.max_length * t_width * f
+        return MemoryPlan(weights, 16 * trainable + 4 * frozen, acts, hidden, budget, t, changed, cached)
 
     current = plan(train, ())
     if current.fits:

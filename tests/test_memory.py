@@ -46,12 +46,15 @@ def test_plan_adds_up_its_parts_and_keeps_a_recipe_that_fits():
     assert plan.teacher_hidden == 5 * 8 * 16 * 16 * 4  # 4 blocks + embeddings, b*s*h_t, fp32
     parts = plan.teacher + plan.student + plan.activations + plan.teacher_hidden
     assert plan.total == int(parts * 1.1) + CONTEXT_BYTES
-    # the teacher cache keeps the teacher's hidden states in host memory
+    # with the teacher cache, the cache sits on the teacher's device instead: its size when known,
+    # else the most a cache may take; one over that budget is not built, so a step's hidden states count
+    cached = dataclasses.replace(train, cache_teacher=True)
+    assert skd.plan_memory(teacher, student, cached, 64 * GIB, cache_bytes=12345).teacher_hidden == 12345
+    assert skd.plan_memory(teacher, student, cached, 64 * GIB).teacher_hidden == 2 * GIB
+    over = skd.plan_memory(teacher, student, cached, 64 * GIB, cache_bytes=2 * GIB + 1)
+    assert over.teacher_hidden == plan.teacher_hidden and "teacher hidden states" in over.describe()
     assert (
-        skd.plan_memory(
-            teacher, student, dataclasses.replace(train, cache_teacher=True), 64 * GIB
-        ).teacher_hidden
-        == 0
+        "teacher cache 0.00" in skd.plan_memory(teacher, student, cached, 64 * GIB, cache_bytes=1).describe()
     )
     assert "at batch 8, gradient checkpointing off" in plan.describe()
 
