@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # A CPU wheel of this torch is on disk on the project's machines; any torch >= 2.4 works.
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev,animations,laptop
+EXTRAS ?= dev,animations,laptop,hub
 SYSTEM_PACKAGES := libcairo2-dev libpango1.0-dev pkg-config ffmpeg
 # the browser tests drive Debian's Chromium (Playwright's own browser download is not used)
 BROWSER_PACKAGES := chromium

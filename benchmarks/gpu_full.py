@@ -40,6 +40,13 @@ SHAPES = {
 }
 
 
+def precision_name(train: skd.TrainConfig) -> str:
+    """What the run trains in, by the package's one rule (``training.amp_dtype``): bf16 on a GPU that
+    computes it natively, fp16 on others (a T4), fp32 on the CPU."""
+    names = {torch.bfloat16: "bf16", torch.float16: "fp16", None: "fp32 (CPU)"}
+    return names[skd.training.amp_dtype(train, "cuda")]
+
+
 class StepTimer(TrainerCallback):
     """Wall time of every optimiser step, the device synchronised at both ends."""
 
@@ -156,7 +163,7 @@ def main() -> None:
         )
         del student
 
-    precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "fp32 (CPU)"
+    precision = precision_name(train)
     setup = (
         f"Device {device_name}, {precision}, torch {torch.__version__}. Teacher {n_teacher} x {t_shape[1]} "
         f"({sum(p.numel() for p in teacher.parameters()) / 1e6:.0f} M parameters), student {n_student} x "

@@ -29,7 +29,7 @@ from .snapshots import SpectralSnapshots
 from .spectrum import layer_intensity, layer_spectrum
 from .teacher import get_teacher, teacher_data
 from .text import text_batches
-from .training import RunResult, evaluate_accuracy
+from .training import RunResult, default_device, evaluate_accuracy, to_device
 from .widgets import LayerPicker
 from .workflows import profile_student, student_train
 
@@ -54,6 +54,7 @@ __all__ = [
     "choose_profile",
     "compare_reports",
     "decomposition",
+    "default_device",
     "describe_depth_profile",
     "digits",
     "distill",
@@ -82,5 +83,6 @@ __all__ = [
     "text_batches",
     "teacher_data",
     "tfidf_baseline",
+    "to_device",
     "vision",
 ]

@@ -198,14 +198,15 @@ def load_hub(name: str) -> IntentData:
             "or give a local file: a CLINC150 data_full.json or a BANKING77 folder"
         ) from None
 
-    if name == "clinc_oos":  # pragma: no cover - needs the hub
+    if name == "clinc_oos":
         ds = load_dataset("clinc_oos", "plus")
+        missing = [s for s in SPLITS if s not in ds]
+        if missing:
+            raise ValueError(f"hub:clinc_oos has splits {', '.join(ds)}; expected {', '.join(SPLITS)}")
         names = ds["train"].features["intent"].names
-        # the 150 in-scope intents, as load_clinc150 reads data_full.json (out-of-scope dropped)
-        rows = {
-            s: [(r["text"], names[r["intent"]]) for r in ds[k] if names[r["intent"]] != "oos"]
-            for s, k in _CLINC_SPLIT.items()
-        }
+        # the in-scope intents, as load_clinc150 reads data_full.json (out-of-scope dropped); the hub's
+        # splits are named train / validation / test (data_full.json's: train / val / test)
+        rows = {s: [(r["text"], names[r["intent"]]) for r in ds[s] if names[r["intent"]] != "oos"] for s in SPLITS}
     else:  # pragma: no cover - needs the hub
         ds = load_dataset("banking77")
         names = ds["train"].features["label"].names

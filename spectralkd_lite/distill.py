@@ -38,7 +38,7 @@ from .mapping import LayerMapping
 from .memory import CACHE_BUDGET_BYTES
 from .teacher import quiet_transformers
 from .text import text_batches, train_and_score, trainer_inputs
-from .training import LinkedTeacher, RunResult, TeacherCache, check_model_files
+from .training import LinkedTeacher, RunResult, TeacherCache, check_model_files, to_device
 
 # The learned channel projections of a run, saved beside the student and in each checkpoint.
 PROJECTIONS_FILE = "channel_projections.safetensors"
@@ -119,7 +119,7 @@ def distill_step_losses(
         raise ValueError(
             "channel_align='project' needs the learned projections: pass projections=make_projections(...)"
         )
-    inputs = dict(inputs)
+    inputs = to_device(inputs, student)  # the device rule: the batch goes where the student lives
     labels = inputs.pop("labels")
     index = inputs.pop("example_index", None)
     want_hidden = config.uses_features
@@ -430,7 +430,7 @@ def load_pretrained_student(
         check_student_tokenizer(model, tokenizer, source, teacher)
     if student.freeze_embeddings:
         model.base_model.embeddings.requires_grad_(False)
-    return model
+    return model.to(model_device(teacher))  # the device rule: a student lives where its teacher does
 
 
 def make_student(
@@ -450,6 +450,8 @@ def make_student(
             (``load_pretrained_student``).
         seed: seeds the fresh weights.
         tokenizer: the teacher's; a pretrained student is checked to read the same token ids.
+
+    The student is returned on the teacher's device (``training.default_device``'s rule).
     """
     if student.pretrained is not None:
         return load_pretrained_student(teacher, student, seed=seed, tokenizer=tokenizer)
@@ -485,7 +487,7 @@ def make_student(
             s_base.pooler.load_state_dict(pooler.state_dict())
         if student.freeze_embeddings:
             s_base.embeddings.requires_grad_(False)
-    return model
+    return model.to(model_device(teacher))  # the device rule: a student lives where its teacher does
 
 
 # ---------------------------------------------------------------- one run

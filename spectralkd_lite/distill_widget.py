@@ -17,6 +17,7 @@ from .compare import Comparison, Variant
 from .config import TEXT_FEATURE_KINDS, DistillConfig, StudentConfig, TrainConfig
 from .distill import distill
 from .mapping import STRATEGIES, LayerMapping, resolve
+from .widgets import enable_colab_widgets
 
 
 class DistillRunner:
@@ -74,6 +75,7 @@ class DistillRunner:
 
     def widget(self) -> Any:
         """Dropdowns for the strategy and feature loss, a manual spec box, a Run button, the table."""
+        enable_colab_widgets()
         strategy = w.Dropdown(options=[*STRATEGIES, "manual"], value="top", description="mapping")
         feature = w.Dropdown(
             options=list(TEXT_FEATURE_KINDS), value="spectral_tokens", description="feature loss"

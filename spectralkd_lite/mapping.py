@@ -499,7 +499,9 @@ def resolve(
 
     ``report`` is the teacher's SpectralReport (or its intensity per block), needed by
     ``top``. Blocks are numbered 1..N (``hidden_states[i]`` is block i). Raises
-    ValueError naming what was wrong and what is allowed.
+    ValueError naming what was wrong and what is allowed, also for a mapping that records
+    the student it was made for (``params["n_student"]``, as the layer picker saves it) when
+    that depth is not ``n_student``.
     """
     _check_count("n_teacher", n_teacher, 1, 10_000)
     _check_count("n_student", n_student, 1, 10_000)
@@ -530,6 +532,13 @@ def resolve(
     else:
         raise TypeError(
             f"a mapping spec must be a string, a path, a dict or a LayerMapping, got {type(spec).__name__}"
+        )
+    made_for = mapping.params.get("n_student")  # the picker records the student it was made for
+    if _is_int(made_for) and made_for != n_student:
+        source = f"the mapping in {spec}" if isinstance(spec, (str, os.PathLike)) else "this mapping"
+        raise ValueError(
+            f"{source} was made for a student of {made_for} blocks; this student has {n_student}: "
+            f"make a mapping for a {n_student}-block student (in notebook 04's picker, or with resolve)"
         )
     return mapping.validate(n_student, n_teacher)
 

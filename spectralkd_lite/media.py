@@ -1,4 +1,5 @@
-"""The rendered manim animations (GIFs) of the notebooks, wherever the notebook runs.
+"""What the notebooks show from the repository, wherever they run: the rendered manim animations (GIFs)
+and the committed benchmark results (``results_dir``).
 
 In a clone of the repository the GIFs sit in ``animations/rendered/`` and a notebook links them
 by a relative path, so the stored notebook stays small. An installed package (``pip install`` from
@@ -16,6 +17,8 @@ from IPython.display import Image, Markdown
 CHECKOUT = Path(__file__).resolve().parent.parent / "animations" / "rendered"
 PACKAGED = Path(__file__).resolve().parent / "_animations"
 SCENES = ("PhasorScene", "WindingScene", "LayerSpectrumScene")
+RESULTS_CHECKOUT = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
+RESULTS_PACKAGED = Path(__file__).resolve().parent / "_results"
 
 
 def animation_file(name: str) -> tuple[Path, bool]:
@@ -39,3 +42,16 @@ def animation(name: str, caption: str) -> Markdown | Image:
     if checkout:
         return Markdown(f"![{caption}]({Path(os.path.relpath(path)).as_posix()})")
     return Image(data=path.read_bytes(), format="gif")
+
+
+def results_dir() -> Path:
+    """The committed benchmark results: ``benchmarks/results`` in a checkout, else the copy the installed
+    package carries (pyproject's force-include ships every file of that folder). Raises
+    FileNotFoundError when neither exists."""
+    for folder in (RESULTS_CHECKOUT, RESULTS_PACKAGED):
+        if folder.is_dir():
+            return folder
+    raise FileNotFoundError(
+        f"no benchmark results in {RESULTS_CHECKOUT} nor in {RESULTS_PACKAGED}: reinstall the package "
+        "from the repository (pip install git+...), which ships them"
+    )

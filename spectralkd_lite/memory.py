@@ -84,7 +84,15 @@ class MemoryPlan:
     teacher_cached: bool = False  # teacher_hidden is the teacher cache (not one step's hidden states)
 
     @property
+    def allocated(self) -> int:
+        """Bytes of tensors alone: what ``torch.cuda.max_memory_allocated`` measures (no CUDA context,
+        no allocator slack), the number to put beside a measured peak."""
+        return self.teacher + self.student + self.activations + self.teacher_hidden
+
+    @property
     def total(self) -> int:
+        """What the GPU must hold: ``allocated`` + 10% allocator slack + 0.5 GiB CUDA context (compare with
+        ``torch.cuda.max_memory_reserved`` plus the context, or the device's free memory)."""
         return (
             int((self.teacher + self.student + self.activations + self.teacher_hidden) * SLACK)
             + CONTEXT_BYTES

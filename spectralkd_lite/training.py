@@ -202,19 +202,54 @@ def _checkpointing(on: bool) -> dict[str, Any]:
     return {key: on, f"{key}_kwargs": {"use_reentrant": False} if on else None}
 
 
+def native_bf16(device: str | torch.device = "cuda") -> bool:
+    """True when the GPU ``device`` computes in bfloat16 in hardware: compute capability 8.0 or newer
+    (Ampere: A100, L4, H100, ...).
+
+    ``torch.cuda.is_bf16_supported()`` alone also answers True on a T4 (capability 7.5), where
+    bfloat16 is emulated at about float32's speed; that GPU is better off in float16.
+    """
+    device = torch.device(device)
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return False
+    return torch.cuda.get_device_capability(device) >= (8, 0) and torch.cuda.is_bf16_supported(
+        including_emulation=False
+    )
+
+
 def amp_dtype(train: TrainConfig, device: str | torch.device) -> torch.dtype | None:
     """The autocast dtype of mixed-precision training on ``device``, or None for float32.
 
     ``train.mixed_precision`` None means "on where CUDA is"; when on, a GPU trains in
-    bfloat16 where it supports it (Ampere and newer) and in float16 (with a gradient
-    scaler) otherwise; a CPU always trains in float32. One rule for the Trainer (text)
-    and :func:`fit_tensors` (vision).
+    bfloat16 where it computes it natively (:func:`native_bf16`: Ampere and newer) and in
+    float16 (with a gradient scaler) otherwise, a T4 included; a CPU always trains in float32.
+    One rule for the Trainer (text), :func:`fit_tensors` (vision) and benchmarks/gpu_full.py.
     """
     device = torch.device(device)
     cuda = device.type == "cuda" and torch.cuda.is_available()
     if not cuda or train.mixed_precision is False:
         return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if native_bf16(device) else torch.float16
+
+
+def default_device() -> torch.device:
+    """Where models live: the GPU when there is one, else the CPU. The one device rule of the package.
+
+    ``get_teacher`` / ``load_teacher`` put the teacher there, ``make_student`` puts a student on its
+    teacher's device, and every function that runs a model moves each batch to that model's device
+    (:func:`to_device`), so a notebook cell that calls a model itself does the same.
+    """
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def to_device(batch: Mapping[str, Any], where: nn.Module | str | torch.device) -> dict[str, Any]:
+    """``batch`` with every tensor moved to ``where``: a model's device (its first parameter's) or a device.
+
+    Non-tensor values are kept as they are. Use it before calling a model by hand:
+    ``teacher(**skd.to_device(inputs, teacher))``.
+    """
+    device = model_device(where) if isinstance(where, nn.Module) else torch.device(where)
+    return {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
 
 
 def training_arguments(train: TrainConfig, out_dir: str | os.PathLike, n_train: int, **extra: Any):

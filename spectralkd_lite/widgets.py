@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import html
 import os
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,17 @@ STRATEGY_LABELS = {
     "seed": "seed preset (1-9 + 21-23 of 24)",
     "manual": "manual",
 }
+
+
+def enable_colab_widgets() -> bool:
+    """On Colab, turn on its custom widget manager, without which ipywidgets 8 shows no widget there
+    (Colab's own manager renders only ipywidgets 7). Returns True when it did, False elsewhere."""
+    if "google.colab" not in sys.modules:
+        return False
+    from google.colab import output  # only on Colab
+
+    output.enable_custom_widget_manager()
+    return True
 
 
 class LayerPicker:
@@ -206,8 +218,10 @@ class LayerPicker:
 
         Returns an ipywidgets VBox (class ``skd-layer-picker``); the controls are
         also in ``self.controls`` by name: strategy, k, first, last, n_student,
-        manual, path, save, figure, text, message.
+        manual, path, save, figure, text, message. On Colab it first turns on the
+        widget manager that ipywidgets 8 needs there (``enable_colab_widgets``).
         """
+        enable_colab_widgets()
         n_t = self.n_teacher
         style = {"description_width": "110px"}
         c = {

@@ -1,0 +1,121 @@
+"""Run notebooks top to bottom as a Colab user would, and fail on what would go wrong there.
+
+    python rehearsal_run.py --checkout REPO --out DIR NOTEBOOK...   (tools/rehearsal.sh runs it)
+
+Run by the rehearsal's own virtual environment from a scratch folder. Before the notebooks it checks that
+``spectralkd_lite`` is the installed wheel (not the checkout). Each notebook runs in that folder with a
+hidden first cell that makes every module check, before it runs, that each tensor handed to it lies on
+the device of its parameters. It fails on a cell error, on any fallback message in an output, and, after
+notebook 04, on a saved mapping whose depth is not notebook 05's student's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+# messages the notebooks print when they fall back to something other than what the user asked for
+FALLBACKS = re.compile(
+    r"not found|no committed|refused|does not fit|instead|no mapping saved|could not|cannot|Traceback",
+    re.IGNORECASE,
+)
+DEVICE_GUARD = """
+import torch as _torch
+
+
+def _rehearsal_same_device(module, args, kwargs):
+    params = list(module.parameters(recurse=False))
+    if not params:
+        return None
+    where = params[0].device
+    for value in [*args, *kwargs.values()]:
+        if isinstance(value, _torch.Tensor) and value.device != where and value.dim() > 0:
+            raise RuntimeError(f"{type(module).__name__} on {where} was handed a tensor on {value.device}")
+    return None
+
+
+_torch.nn.modules.module.register_module_forward_pre_hook(
+    lambda m, a: _rehearsal_same_device(m, a, {})
+)
+"""
+
+
+def outputs_text(nb) -> str:
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            parts.append(out.get("text", ""))
+            parts.append(str(out.get("data", {}).get("text/plain", "")))
+            parts.append(str(out.get("data", {}).get("text/markdown", "")))
+    return "\n".join(parts)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--checkout", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    args = parser.parse_args()
+
+    import spectralkd_lite
+
+    installed = Path(spectralkd_lite.__file__).resolve()
+    if args.checkout.resolve() in installed.parents:
+        print(f"FAIL: spectralkd_lite comes from the checkout ({installed}), not the installed wheel")
+        return 1
+    import ipywidgets
+    import torch
+    import transformers
+
+    print(
+        f"installed spectralkd_lite at {installed.parent}; transformers {transformers.__version__}, "
+        f"ipywidgets {ipywidgets.__version__}, torch {torch.__version__}",
+        flush=True,
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    failed = []
+    for path in args.notebooks:
+        nb = nbformat.read(path, as_version=4)
+        nb.cells.insert(0, nbformat.v4.new_code_cell(DEVICE_GUARD))
+        start = time.time()
+        try:
+            NotebookClient(
+                nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": "."}}
+            ).execute()
+        except Exception as e:  # a cell error: nbclient names the cell and the exception
+            failed.append(f"{path.name}: {str(e).strip().splitlines()[-1] if str(e).strip() else e}")
+        nbformat.write(nb, args.out / path.name)
+        text = outputs_text(nb)
+        for match in FALLBACKS.finditer(text):
+            line = text[: match.start()].rsplit("\n", 1)[-1] + text[match.start() :].split("\n", 1)[0]
+            failed.append(f"{path.name}: fallback message: {line.strip()[:200]}")
+        print(f"{path.name}: {time.time() - start:.0f} s", flush=True)
+        if path.name.startswith("04"):
+            saved = Path("runs") / "mapping-full.json"
+            mapping = json.loads(saved.read_text()) if saved.is_file() else {}
+            from transformers import AutoConfig
+
+            depth = AutoConfig.from_pretrained("roberta-base").num_hidden_layers
+            made_for = mapping.get("params", {}).get("n_student")
+            if (
+                made_for != depth
+                or max(link["student"] for link in mapping.get("links", [{"student": 0}])) > depth
+            ):
+                failed.append(
+                    f"{path.name}: saved mapping made for {made_for} student blocks; roberta-base has {depth}"
+                )
+    for line in failed:
+        print("FAIL:", line)
+    print("rehearsal:", "FAILED" if failed else "passed", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
