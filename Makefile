@@ -18,7 +18,7 @@ ifndef START_TIME
 START_TIME := $(shell date +%s)
 endif
 
-.PHONY: setup system-deps browser-deps demo test test-browser test-timm lint format notebooks animations bench clean
+.PHONY: setup system-deps browser-deps demo test test-browser test-timm rehearsal lint format notebooks animations bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,8 +48,9 @@ setup: system-deps $(BIN)/python
 demo: setup
 	$(BIN)/spectralkd-lite demo --out runs/demo
 
-# Phases, in this order: lint, the unit tests, each notebook (nbval-lax), the browser tests (after the
-# notebooks, which fill the teacher caches they use). Each phase prints its wall time as it ends, and the
+# Phases, in this order: lint, the unit tests, each notebook (nbval-lax), the Colab rehearsal
+# (tools/rehearsal.sh; skipped when PYTEST_ARGS select tests), the browser tests (after the notebooks,
+# which fill the teacher caches they use). Each phase prints its wall time as it ends, and the
 # table of them all (also written to $(PHASE_TIMES)) closes the run. A failing phase does not stop the
 # later ones; the target fails at the end if any failed. PYTEST_ARGS go to every pytest run (a phase
 # where they select no test passes).
@@ -71,10 +72,16 @@ test: setup browser-deps
 	for nb in $(NOTEBOOKS); do \
 	  phase "notebook $$(basename $$nb)" env $(PYTEST) --nbval-lax --nbval-current-env $$nb $(PYTEST_ARGS); \
 	done; \
+	if [ -z "$(strip $(PYTEST_ARGS))" ]; then phase "Colab rehearsal (wheel, lowest versions, full)" bash tools/rehearsal.sh; fi; \
 	phase "browser tests" env $(PYTEST) tests/browser $(PYTEST_ARGS); \
 	echo "==> phase times (wall clock)"; cat $(PHASE_TIMES); \
 	printf '%-48s %6s s\n' "total" $$(( $$(date +%s) - $(START_TIME) )); \
 	exit $$failed
+
+# The Colab rehearsal alone (a phase of `make test`): the wheel in a fresh venv with the lowest declared
+# transformers and ipywidgets, notebooks 04-06 in the full profile on local stand-ins of the hub.
+rehearsal: setup
+	bash tools/rehearsal.sh
 
 # The widgets in JupyterLab, driven in Chromium; screenshots in test-artifacts/screenshots.
 test-browser: setup browser-deps

@@ -206,7 +206,9 @@ def load_hub(name: str) -> IntentData:
         names = ds["train"].features["intent"].names
         # the in-scope intents, as load_clinc150 reads data_full.json (out-of-scope dropped); the hub's
         # splits are named train / validation / test (data_full.json's: train / val / test)
-        rows = {s: [(r["text"], names[r["intent"]]) for r in ds[s] if names[r["intent"]] != "oos"] for s in SPLITS}
+        rows = {
+            s: [(r["text"], names[r["intent"]]) for r in ds[s] if names[r["intent"]] != "oos"] for s in SPLITS
+        }
     else:  # pragma: no cover - needs the hub
         ds = load_dataset("banking77")
         names = ds["train"].features["label"].names
