@@ -7,7 +7,8 @@ With ``HF_HOME`` pointing there and ``HF_HUB_OFFLINE=1``, ``from_pretrained("rob
 ``WORKDIR``, ``datasets.load_dataset("clinc_oos", "plus")`` finds the data set (a local folder of that
 name comes before the hub; ``datasets`` has no offline lookup of a hub data set it never prepared):
 
-- ``roberta-large`` and ``roberta-base``: RoBERTa classifiers with random weights, at the real depths
+- ``roberta-large`` and ``roberta-base``: RoBERTa masked LMs (as the hub's, without a classification head)
+  with random weights, at the real depths
   (24 and 12 blocks, so that the ``seed`` mapping and the depth checks run) and tiny widths (16 and
   12 channels, the teacher the wider, as 1024 and 768), sharing one byte-level BPE tokenizer trained
   on the stand-in texts (the real pair shares one vocabulary too);
@@ -124,7 +125,7 @@ def write_clinc_oos(workdir: Path) -> Path:
 def write_models(hf_home: Path) -> dict[str, Path]:
     """``roberta-large`` and ``roberta-base`` stand-ins in the hub cache; returns their snapshots."""
     import torch
-    from transformers import RobertaConfig, RobertaForSequenceClassification
+    from transformers import RobertaConfig, RobertaForMaskedLM
 
     from spectralkd_lite.text import train_bpe_tokenizer
 
@@ -146,7 +147,7 @@ def write_models(hf_home: Path) -> dict[str, Path]:
             type_vocab_size=1,
         )
         snapshot = snapshot_dir(hf_home, "model", name)
-        RobertaForSequenceClassification(config).save_pretrained(snapshot)
+        RobertaForMaskedLM(config).save_pretrained(snapshot)  # the hub's checkpoints are masked LMs: no head
         tokenizer.save_pretrained(snapshot)
         out[name] = snapshot
     return out
