@@ -247,7 +247,8 @@ class DistillationTrainer(Trainer):
         return (losses["total"], out) if return_outputs else losses["total"]
 
     def create_optimizer(self, model: nn.Module | None = None):  # noqa: D102
-        optimizer = super().create_optimizer(model)
+        # transformers before 5.3 (or so) takes no model argument here
+        optimizer = super().create_optimizer(model) if model is not None else super().create_optimizer()
         if self.projections is not None:
             params = list(self.projections.parameters())
             held = {id(p) for group in optimizer.param_groups for p in group["params"]}
