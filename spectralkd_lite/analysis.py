@@ -101,6 +101,16 @@ def _to_device(batch: Mapping[str, Any], device: torch.device) -> dict[str, Any]
     }
 
 
+def _check_no_padding(input_ids: Any, pad_id: Any, batch: int) -> None:
+    """A batch of token ids without an attention mask must hold no padding token: it would be counted."""
+    if isinstance(pad_id, int) and isinstance(input_ids, Tensor) and bool((input_ids == pad_id).any()):
+        raise ValueError(
+            f"batch {batch} holds padding (token id {pad_id}, the model's pad_token_id) but no attention_mask, "
+            "so the padding would count in the spectrum; give each batch the attention_mask the tokenizer "
+            "returns (e.g. with DataCollatorWithPadding)"
+        )
+
+
 def analyze(
     model: nn.Module,
     batches: Iterable[Mapping[str, Any]],
@@ -118,7 +128,8 @@ def analyze(
             (then name its layers by module path in ``layers``).
         batches: an iterable of dicts of model inputs (a DataLoader, say). When a
             batch has ``attention_mask`` (B, L), only its 1-positions count, so
-            padding never does. ``labels`` are dropped.
+            padding never does; a batch of ``input_ids`` holding the model's
+            ``pad_token_id`` without one is refused. ``labels`` are dropped.
         layers: which layers and how to read them (default: every block's
             ``hidden_states`` output, blocks 1..N).
         max_batches: stop after this many batches.
@@ -133,6 +144,12 @@ def analyze(
     source = layers or LayerSource()
     modules, prefix = list(source.modules or []), source.num_prefix_tokens
     device = model_device(model)
+    if device.type == "meta":
+        raise ValueError(
+            "the model is on the meta device: it has shapes but no weights (built under init_empty_weights or "
+            "device='meta'); load its weights (from_pretrained) or move it with to_empty() and load them first"
+        )
+    pad_id = getattr(getattr(model, "config", None), "pad_token_id", None)
     was_training = model.training
     model.eval()
     acc = _Accumulator()
@@ -147,6 +164,8 @@ def analyze(
                     break
                 inputs = _to_device(batch, device)
                 mask = inputs.get("attention_mask")
+                if mask is None:
+                    _check_no_padding(inputs.get("input_ids"), pad_id, n_batches + 1)
                 if modules:
                     with capture_outputs(model, modules) as store:
                         model(**inputs)

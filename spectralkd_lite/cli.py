@@ -11,6 +11,7 @@ run's checkpoints, unless ``--overwrite`` (or ``--resume``) says so.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import math
@@ -38,7 +39,8 @@ from .config import (
 )
 from .data import load_intents
 from .distill import distill
-from .io import ensure_writable_dir, save_figure_atomic, write_json_atomic
+from .io import ensure_writable_dir, folder_lock, save_figure_atomic, write_json_atomic
+from .losses import MIN_TEMPERATURE
 from .mapping import parse_blocks, resolve
 from .plots import plot_similarity
 from .profiles import ENV_VAR, PROFILES, choose_profile
@@ -55,7 +57,7 @@ from .teacher import (
     teacher_data,
     train_teacher,
 )
-from .text import check_text_model
+from .text import check_text_model, check_tokenizer_files
 from .training import RunResult, check_model_files
 from .workflows import (
     DEMO_STUDENT_TRAIN,
@@ -70,6 +72,26 @@ EXIT_INTERNAL_ERROR = 1
 DEBUG_ENV = "SPECTRALKD_DEBUG"  # set to 1 to see the traceback of an unexpected error
 # What a user's input can raise (bad files, values, devices, missing packages, a training that diverged).
 USER_ERRORS = (ValueError, TypeError, OSError, csv.Error, ImportError, SafetensorError, FloatingPointError)
+
+
+def _given(what: str) -> Callable[[str], str]:
+    """An argparse type: any text but an empty one (an empty --out would mean the current folder)."""
+
+    def parse(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"is empty: give {what}")
+        return text
+
+    return parse
+
+
+_FOLDER = _given("a folder")
+_MODEL = _given("a folder written by save_pretrained, or a hub name")
+_REPORT = _given("a report .json file written by analyze")
+_DATA = _given("builtin, a data file or folder, or hub:NAME")
+_MAPPING = _given(
+    "a mapping (a strategy, blocks, links or a .json file), or leave --mapping out for the default"
+)
 
 
 def _positive_int(text: str) -> int:
@@ -144,6 +166,13 @@ def _check_out_folder(out: Path, args: argparse.Namespace) -> None:
         )
 
 
+def _claim_out(args: argparse.Namespace) -> Path:
+    """Create --out and lock it for this run (``io.folder_lock``), until ``main`` returns."""
+    out = ensure_writable_dir(args.out)
+    args.exit_stack.enter_context(folder_lock(out))
+    return out
+
+
 def _cmd_analyze(args: argparse.Namespace) -> None:
     matplotlib.use("Agg")
     if Path(args.model).is_dir():  # a local model: check its files and --max-length before loading it
@@ -151,7 +180,8 @@ def _cmd_analyze(args: argparse.Namespace) -> None:
         check_text_model(
             AutoConfig.from_pretrained(args.model), args.max_length, what=f"--model {args.model}"
         )
-    out = ensure_writable_dir(args.out)
+        check_tokenizer_files(args.model, "--model")
+    out = _claim_out(args)
     report = analyze_text_model(
         args.model,
         args.data,
@@ -176,7 +206,7 @@ def _cmd_demo(args: argparse.Namespace) -> None:
         profile = choose_profile(args.profile)
         train = dataclasses.replace(DEMO_STUDENT_TRAIN[profile], epochs=args.student_epochs)
     demo(
-        args.out,
+        _claim_out(args),
         profile=args.profile,
         n_student_blocks=args.student_blocks,
         seeds=tuple(args.seeds),
@@ -190,8 +220,8 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 def _cmd_train_teacher(args: argparse.Namespace) -> None:
     profile = choose_profile(args.profile)
     data = teacher_data(profile, args.data)  # before creating --out: a bad --data leaves nothing behind
-    _check_out_folder(Path(args.out), args)
-    out = ensure_writable_dir(args.out)
+    out = _claim_out(args)
+    _check_out_folder(out, args)
     recipe = recipe_for(profile, data, epochs=args.epochs, lr=args.lr)
     print(
         f"teacher ({profile} profile): {recipe.base_model} on {data.name} "
@@ -203,7 +233,7 @@ def _cmd_train_teacher(args: argparse.Namespace) -> None:
     )
     print(
         f"test accuracy {info['test_accuracy']:.4f} (validation {info['validation_accuracy']:.4f}), "
-        f"{info['num_layers']} blocks x {info['hidden']} channels, trained in {info['train_seconds']:.0f} s"
+        f"{info['n_blocks']} blocks x {info['width']} channels, trained in {info['train_seconds']:.0f} s"
     )
     print(f"wrote {out} (save_pretrained) and {out / METRICS_FILE}")
 
@@ -218,7 +248,7 @@ def _cmd_compare_reports(args: argparse.Namespace) -> None:
         else None
     )
     result = compare_reports(teacher, student, mapping=mapping, metric=args.metric, normalize=not args.raw)
-    out = ensure_writable_dir(args.out)
+    out = _claim_out(args)
     names = (f"teacher: {teacher.model_name}", f"student: {student.model_name}")
     fig = plot_similarity(teacher, student, result, blocks=args.blocks, names=names)
     try:
@@ -268,9 +298,16 @@ def _student(
 
     Returns (StudentConfig or model, its number of blocks).
     """
-    if spec.isascii() and spec.isdigit():
-        if int(spec) < 1:
-            raise ValueError(f"--student {spec}: a student needs at least 1 block")
+    n_teacher = teacher.config.num_hidden_layers
+    takes = (
+        f"--student takes a number of blocks 1..{n_teacher} (the teacher has {n_teacher}), a model folder, "
+        "a hub name or a config.json"
+    )
+    if not spec.strip():
+        raise ValueError(f"--student is empty; {takes}")
+    if _looks_numeric(spec):  # a block count first, even where a folder has that name
+        if not (spec.strip().isascii() and spec.strip().isdigit()) or not 1 <= int(spec) <= n_teacher:
+            raise ValueError(f"--student {spec}: not a number of blocks in 1..{n_teacher}; {takes}")
         init = tuple(args.init_from) if args.init_from else None
         return StudentConfig(int(spec), init_from=init), int(spec)
     if args.init_from:
@@ -288,6 +325,15 @@ def _student(
         return model, model.config.num_hidden_layers
     student = StudentConfig.from_pretrained(spec)  # a folder (checked to hold a model) or a hub name
     return student, student.n_student_blocks
+
+
+def _looks_numeric(text: str) -> bool:
+    """True for text that reads as a number ('2', '-1', '2.5', '1e3'): meant as a block count."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _distill_config(args: argparse.Namespace) -> DistillConfig:
@@ -312,8 +358,8 @@ def _train_config(args: argparse.Namespace, **changes: Any) -> TrainConfig:
 
 
 def _cmd_distill(args: argparse.Namespace) -> None:
-    _check_out_folder(Path(args.out), args)
-    out = ensure_writable_dir(args.out)
+    out = _claim_out(args)
+    _check_out_folder(out, args)
     teacher, tokenizer, data = _load_distill_inputs(args)
     n_teacher = teacher.config.num_hidden_layers
     student, n_student = _student(args.student, teacher, args)
@@ -351,7 +397,7 @@ def _print_run(run: RunResult) -> None:
 
 
 def _cmd_compare(args: argparse.Namespace) -> None:
-    out = ensure_writable_dir(args.out)
+    out = _claim_out(args)
     teacher, tokenizer, data = _load_distill_inputs(args)
     n_teacher = teacher.config.num_hidden_layers
     student, n_student = _student(args.student, teacher, args, allow_config=False)
@@ -360,6 +406,9 @@ def _cmd_compare(args: argparse.Namespace) -> None:
     if args.mapping:
         config = dataclasses.replace(config, mapping=resolve(args.mapping, n_teacher, n_student, report))
     variants = standard_variants(n_teacher, n_student, report, config)
+    runs = len(variants) * len(args.seeds)
+    if args.workers > runs:
+        print(f"--workers {args.workers}: there are {runs} runs to train, so {runs} train at once")
     comparison = run_comparison(
         teacher,
         tokenizer,
@@ -381,15 +430,17 @@ def _cmd_compare(args: argparse.Namespace) -> None:
 def _add_distill_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--teacher",
+        type=_MODEL,
         required=True,
         help="the teacher: a folder written by save_pretrained (e.g. by train-teacher)",
     )
     p.add_argument(
         "--data",
+        type=_DATA,
         default="builtin",
         help="the teacher's data: builtin, a CLINC150 json, a BANKING77 folder, hub:... (default: builtin)",
     )
-    p.add_argument("--out", required=True, help="output folder (created if missing)")
+    p.add_argument("--out", type=_FOLDER, required=True, help="output folder (created if missing)")
     p.add_argument(
         "--feature",
         default="spectral_tokens",
@@ -406,7 +457,10 @@ def _add_distill_options(p: argparse.ArgumentParser) -> None:
         help="weight of the feature loss, the paper's w_fft, >= 0 (default: 0.2)",
     )
     p.add_argument(
-        "--temperature", type=_positive_float, default=1.0, help="KD temperature T > 0 (default: 1)"
+        "--temperature",
+        type=_float_in(MIN_TEMPERATURE),
+        default=1.0,
+        help=f"KD temperature T >= {MIN_TEMPERATURE:g} (default: 1)",
     )
     p.add_argument("--epochs", type=_positive_float, default=3, help="training epochs, > 0 (default: 3)")
     p.add_argument("--lr", type=_positive_float, default=5e-4, help="learning rate, > 0 (default: 5e-4)")
@@ -448,10 +502,14 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     p.add_argument(
-        "--model", required=True, help="a folder written by save_pretrained, or a hub name (needs internet)"
+        "--model",
+        type=_MODEL,
+        required=True,
+        help="a folder written by save_pretrained, or a hub name (needs internet)",
     )
     p.add_argument(
         "--data",
+        type=_DATA,
         default="builtin",
         help="'builtin' (the project's intent set), a CLINC150 data_full.json, a BANKING77 folder, "
         "a folder with train/validation/test.csv, or hub:clinc_oos / hub:banking77 (default: builtin)",
@@ -462,7 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["train", "validation", "test"],
         help="split to analyse (default: validation)",
     )
-    p.add_argument("--out", required=True, help="output folder (created if missing)")
+    p.add_argument("--out", type=_FOLDER, required=True, help="output folder (created if missing)")
     p.add_argument("--batch-size", type=_positive_int, default=64, help="batch size (default: 64)")
     p.add_argument(
         "--max-length",
@@ -496,7 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Writes the report, figures and the comparison to --out."
         ),
     )
-    p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
+    p.add_argument("--out", type=_FOLDER, default="runs/demo", help="output folder (default: runs/demo)")
     p.add_argument(
         "--profile",
         choices=PROFILES,
@@ -519,6 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--teacher",
+        type=_MODEL,
         default=None,
         help="a teacher folder fine-tuned on the built-in intents (e.g. from train-teacher) instead of the profile's",
     )
@@ -546,6 +605,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--mapping",
+        type=_MAPPING,
         default="top",
         help="a strategy (top = the most intense teacher blocks, top(k=3), ushape, uniform, "
         "uniform(step=2, start=2), paired, paired(weights=0.3/0.7), seed), teacher blocks like '1, 2, 5-6', "
@@ -582,6 +642,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=_seed_list, default=[0, 1, 2], help="seeds, e.g. '0,1,2' (default: 0,1,2)")
     p.add_argument(
         "--mapping",
+        type=_MAPPING,
         default=None,
         help="the spectral row's mapping (default: top-k by intensity): any form --mapping of distill takes",
     )
@@ -623,12 +684,15 @@ def _add_train_teacher(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--data",
+        type=_DATA,
         default=None,
         help="'builtin' (the project's intent set), a CLINC150 data_full.json, a BANKING77 folder, "
         "a folder with train/validation/test.csv, or hub:clinc_oos / hub:banking77 (needs internet) "
         "(default: builtin; hub:clinc_oos for full)",
     )
-    p.add_argument("--out", required=True, help="output folder for the model, tokenizer and teacher.json")
+    p.add_argument(
+        "--out", type=_FOLDER, required=True, help="output folder for the model, tokenizer and teacher.json"
+    )
     p.add_argument(
         "--epochs", type=_positive_float, default=None, help=f"training epochs (default: {epochs})"
     )
@@ -656,12 +720,20 @@ def _add_compare_reports(subparsers: Any) -> argparse.ArgumentParser:
         ),
     )
     p.add_argument(
-        "teacher", metavar="TEACHER.json", help="the teacher's report (the reference), from 'analyze'"
+        "teacher",
+        type=_REPORT,
+        metavar="TEACHER.json",
+        help="the teacher's report (the reference), from 'analyze'",
     )
-    p.add_argument("student", metavar="STUDENT.json", help="the student's report to compare with it")
-    p.add_argument("--out", default=".", help="folder for similarity.png and similarity.json (default: .)")
+    p.add_argument(
+        "student", type=_REPORT, metavar="STUDENT.json", help="the student's report to compare with it"
+    )
+    p.add_argument(
+        "--out", type=_FOLDER, default=".", help="folder for similarity.png and similarity.json (default: .)"
+    )
     p.add_argument(
         "--mapping",
+        type=_MAPPING,
         default=None,
         help="student <- teacher links: a spec like '1:2, 3:6', teacher blocks like '2, 4-6', a strategy "
         "(top, uniform, ushape, paired), or a mapping .json file; mapped blocks are compared with their "
@@ -691,7 +763,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
-        args.func(args)
+        with contextlib.ExitStack() as args.exit_stack:
+            args.func(args)
     except USER_ERRORS as e:
         print(f"spectralkd-lite {args.command}: error: {_first_line(e)}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -15,9 +15,10 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from numbers import Integral
 from typing import Any
 
-from .losses import FEATURE_KINDS
+from .losses import FEATURE_KINDS, MIN_TEMPERATURE
 from .mapping import LayerMapping
 
 # Feature losses for token sequences (B, L, C); "spectral_2d" needs a patch grid.
@@ -72,7 +73,7 @@ class DistillConfig:
 
     def __post_init__(self) -> None:
         _check_finite("alpha", self.alpha, 0.0, 1.0)
-        _check_finite("temperature", self.temperature, 0.0, open_low=True)
+        _check_finite("temperature", self.temperature, MIN_TEMPERATURE)
         _check_finite("beta", self.beta, 0.0)
         _check_finite("label_smoothing", self.label_smoothing, 0.0, 1.0)
         if self.feature is not None and self.feature not in FEATURE_KINDS:
@@ -191,7 +192,14 @@ class StudentConfig:
         if self.heads is not None:
             _check_int("heads", self.heads, 1)
         if self.init_from is not None:
-            object.__setattr__(self, "init_from", tuple(self.init_from))
+            given = self.init_from
+            blocks = tuple(given) if isinstance(given, (list, tuple, range)) else ()
+            if not blocks or not all(isinstance(b, Integral) and not isinstance(b, bool) and b >= 1 for b in blocks):
+                raise ValueError(
+                    f"init_from must be a list of teacher block numbers >= 1, one per student block, "
+                    f"e.g. (2, 4), got {given!r}"
+                )
+            object.__setattr__(self, "init_from", tuple(int(b) for b in blocks))
             if len(self.init_from) != self.n_student_blocks:
                 raise ValueError(
                     f"init_from names {len(self.init_from)} teacher blocks for a student of "

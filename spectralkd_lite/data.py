@@ -33,6 +33,12 @@ class IntentSplit:
     def __post_init__(self) -> None:
         if len(self.texts) != len(self.labels):
             raise ValueError(f"{len(self.texts)} texts but {len(self.labels)} labels")
+        if not self.texts:
+            raise ValueError("an IntentSplit needs at least one text and its label, got none")
+        k = len(self.label_names)
+        bad = [y for y in self.labels if isinstance(y, bool) or not isinstance(y, int) or not 0 <= y < k]
+        if bad:
+            raise ValueError(f"labels must be integer indices into label_names, 0..{k - 1}, got {bad[0]!r}")
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -50,6 +56,17 @@ class IntentData:
     train: IntentSplit
     validation: IntentSplit
     test: IntentSplit
+
+    def __post_init__(self) -> None:
+        names = self.train.label_names
+        if len(names) < 2:
+            raise ValueError(
+                f"the data {self.name!r} has {len(names)} intent{'s' if len(names) != 1 else ''} "
+                f"({', '.join(map(str, names))}): a classifier needs at least 2"
+            )
+        for split in ("validation", "test"):
+            if getattr(self, split).label_names != names:
+                raise ValueError(f"the data {self.name!r}: split {split!r} has other label names than train")
 
     @property
     def label_names(self) -> list[str]:
@@ -93,7 +110,7 @@ def _read_csv(path: Path, text_col: str, label_col: str) -> list[tuple[str, str]
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file (expected a CSV with columns {text_col},{label_col})")
     rows = []
-    with path.open(newline="", encoding="utf-8") as f:
+    with path.open(newline="", encoding="utf-8-sig") as f:  # -sig: a spreadsheet's byte-order mark is dropped
         reader = csv.DictReader(f)
         try:
             if reader.fieldnames is None or not {text_col, label_col} <= set(reader.fieldnames):
@@ -118,7 +135,7 @@ def _read_csv(path: Path, text_col: str, label_col: str) -> list[tuple[str, str]
 
 def _header(path: Path) -> list[str]:
     """The first row of a CSV file (undecodable bytes replaced: only the column names are read)."""
-    with path.open(newline="", encoding="utf-8", errors="replace") as f:
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:
         return next(csv.reader(f), [])
 
 

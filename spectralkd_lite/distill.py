@@ -457,6 +457,11 @@ def make_student(
     if student.pretrained is not None:
         return load_pretrained_student(teacher, student, seed=seed, tokenizer=tokenizer)
     n_teacher = num_blocks(teacher)
+    if student.n_student_blocks > n_teacher:
+        raise ValueError(
+            f"a student of {student.n_student_blocks} blocks is deeper than its {n_teacher}-block teacher: "
+            f"a student cut from the teacher has 1..{n_teacher} blocks"
+        )
     width, heads, init_from = student.width, student.heads, student.init_from
     config = copy.deepcopy(teacher.config)
     config.num_hidden_layers = student.n_student_blocks

@@ -7,7 +7,8 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,10 @@ def _atomic(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise FileNotFoundError(f"cannot write {path}: the folder {parent} does not exist")
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"cannot write {path}: it is a folder; give the path of a file (in it, or elsewhere)"
+        )
     if not os.access(parent, os.W_OK):
         raise PermissionError(f"cannot write {path}: no write access to {parent}")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=parent)
@@ -96,3 +101,48 @@ def ensure_writable_dir(path: str | os.PathLike) -> Path:
     if not os.access(path, os.W_OK):
         raise PermissionError(f"no write access to output folder {path}")
     return path
+
+
+LOCK_NAME = ".spectralkd-lite.lock"
+
+
+@contextmanager
+def folder_lock(folder: str | os.PathLike) -> Iterator[Path]:
+    """Hold ``folder/.spectralkd-lite.lock`` for the ``with`` block: a second run writing the same folder
+    is refused with FileExistsError instead of silently losing one run's files.
+
+    The lock is the operating system's (``flock``), released when the process ends, so a run that
+    crashed or was killed leaves no stuck lock; the file is removed on a normal exit. Where ``fcntl``
+    is missing (Windows) nothing is locked.
+    """
+    path = Path(folder) / LOCK_NAME
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield path
+        return
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode("ascii", "replace").strip() or "another process"
+            os.close(fd)
+            raise FileExistsError(
+                f"another run (process {holder}) is writing to {folder}; wait for it to end, or give another "
+                "output folder"
+            ) from None
+        try:  # the holder before us may have removed the file after we opened it: lock the file that is there
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+        os.close(fd)

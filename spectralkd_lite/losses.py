@@ -59,6 +59,8 @@ __all__ = [
 ]
 
 FEATURE_KINDS = ("spectral_2d", "spectral_tokens", "spectral_channels", "magnitude", "mse")
+# The smallest KD temperature: below it T^2 * KL underflows toward 0 in float32 and logit KD is silently off.
+MIN_TEMPERATURE = 0.01
 MAGNITUDE_AXES = ("tokens", "channels")
 
 
@@ -68,6 +70,19 @@ MAGNITUDE_AXES = ("tokens", "channels")
 def _no_autocast(x: Tensor) -> AbstractContextManager:
     """A context that turns autocast off on x's device, so FFTs run in float32."""
     return torch.autocast(device_type=x.device.type, enabled=False)
+
+
+def _finite(loss: Tensor, what: str, **inputs: Tensor | None) -> Tensor:
+    """Raise FloatingPointError when a CPU loss is NaN or inf, naming the inputs that hold NaN or inf.
+
+    Only on the CPU: on a GPU the check would wait for the kernel (a host sync each step); there the
+    training loop's own check of the loss (``StopOnNonFiniteLoss``) stops the run.
+    """
+    if loss.device.type != "cpu" or bool(torch.isfinite(loss).all()):
+        return loss
+    bad = [name for name, x in inputs.items() if x is not None and not bool(torch.isfinite(x).all())]
+    where = f"the {' and the '.join(bad)} hold NaN or inf" if bad else "the inputs are too large for float32"
+    raise FloatingPointError(f"{what}: the loss is {float(loss.detach())}: {where}")
 
 
 def _check_same_shape(student: Tensor, teacher: Tensor, what: str) -> None:
@@ -289,7 +304,8 @@ def spectral_loss_tokens(student: Tensor, teacher: Tensor, mask: Tensor | None =
     """
     m = _check_tokens(student, teacher, mask, "spectral_loss_tokens")
     with _no_autocast(student):
-        return _token_rfft_error(student, teacher, m, magnitude=False)
+        loss = _token_rfft_error(student, teacher, m, magnitude=False)
+    return _finite(loss, "spectral_loss_tokens", **{"student features": student, "teacher features": teacher})
 
 
 def spectral_loss_channels(student: Tensor, teacher: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -309,7 +325,8 @@ def spectral_loss_channels(student: Tensor, teacher: Tensor, mask: Tensor | None
     with _no_autocast(student):
         fs = torch.view_as_real(torch.fft.rfft(student.float(), dim=-1, norm="ortho"))
         ft = torch.view_as_real(torch.fft.rfft(teacher.float(), dim=-1, norm="ortho"))
-        return _masked_token_mean((fs - ft).square(), m)
+        loss = _masked_token_mean((fs - ft).square(), m)
+    return _finite(loss, "spectral_loss_channels", **{"student features": student, "teacher features": teacher})
 
 
 def magnitude_loss(
@@ -491,8 +508,11 @@ def logit_kd(student_logits: Tensor, teacher_logits: Tensor, temperature: float 
     Returns:
         A 0-d float32 tensor.
     """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if not temperature >= MIN_TEMPERATURE:  # also NaN
+        raise ValueError(
+            f"temperature must be > 0 and at least {MIN_TEMPERATURE:g} (below it T^2 * KL underflows and "
+            f"logit KD is silently off), got {temperature}"
+        )
     if student_logits.shape != teacher_logits.shape or student_logits.dim() != 2:
         raise ValueError(
             f"logit_kd: expected two (B, K) logit tensors of the same shape, got "
@@ -502,7 +522,7 @@ def logit_kd(student_logits: Tensor, teacher_logits: Tensor, temperature: float 
         log_p_s = F.log_softmax(student_logits.float() / temperature, dim=-1)
         log_p_t = F.log_softmax(teacher_logits.float() / temperature, dim=-1)
         kl = F.kl_div(log_p_s, log_p_t, reduction="batchmean", log_target=True)
-    return kl * temperature**2
+    return _finite(kl * temperature**2, "logit_kd", **{"student logits": student_logits, "teacher logits": teacher_logits})
 
 
 def classification_loss(logits: Tensor, labels: Tensor, label_smoothing: float = 0.1) -> Tensor:

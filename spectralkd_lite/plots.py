@@ -42,8 +42,14 @@ def plot_intensity(
     title: str | None = None,
 ) -> Figure:
     """Bar chart of intensity against block number; ``highlight`` blocks in orange."""
-    fig, ax = figure_axes(ax, (max(5.0, 0.35 * report.num_layers + 2), 3.2))
     chosen = set(highlight)
+    missing = sorted(chosen - set(report.blocks), key=str)
+    if missing:
+        raise ValueError(
+            f"highlight names block {missing[0]}, which is not in the report; it has blocks "
+            f"{report.blocks[0]}..{report.blocks[-1]}"
+        )
+    fig, ax = figure_axes(ax, (max(5.0, 0.35 * report.num_layers + 2), 3.2))
     colors = [HIGHLIGHT if b in chosen else BASE for b in report.blocks]
     ax.bar(report.blocks, report.intensity, color=colors)
     ax.set_xlabel("block (1 = first block after the embeddings)")

@@ -71,9 +71,20 @@ class SpectralReport:
                 raise ValueError(
                     f"report field {name!r} has {len(getattr(self, name))} entries, expected {n}"
                 )
-        for c, s in zip(self.channels, self.spectra, strict=True):
-            if len(s) != c:
-                raise ValueError(f"a spectrum of {c} channels needs {c} bins, got {len(s)}")
+        for b, i in zip(self.blocks, self.intensity, strict=True):
+            _check_number(f"report field 'intensity': block {b}", i)
+        for b, c, s in zip(self.blocks, self.channels, self.spectra, strict=True):
+            if isinstance(c, bool) or not isinstance(c, int) or c < 1:
+                raise ValueError(
+                    f"report field 'channels': block {b} has {c!r}; expected a whole number >= 1"
+                )
+            if not isinstance(s, list) or len(s) != c:
+                got = f"{len(s)} bins" if isinstance(s, list) else repr(s)
+                raise ValueError(
+                    f"report field 'spectra': block {b} of {c} channels needs {c} bins, got {got}"
+                )
+            for v in s:
+                _check_number(f"report field 'spectra': block {b}", v)
 
     @property
     def num_layers(self) -> int:
@@ -171,6 +182,14 @@ class SpectralReport:
         except ValueError as e:
             raise ValueError(f"{path}: {e}") from None
         return report.check_finite(str(path))
+
+
+def _check_number(where: str, value: Any) -> None:
+    """A spectrum value or intensity: a real number >= 0 (NaN and inf pass here; ``check_finite`` names them)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{where} has {value!r} ({type(value).__name__}); expected a number >= 0")
+    if value < 0:
+        raise ValueError(f"{where} has {value!r}; spectra and intensities are means of magnitudes, >= 0")
 
 
 def _descending(value: float) -> float:

@@ -66,8 +66,20 @@ DEFAULT_DEPTH_POINTS = 101
 
 
 def depth_scale(report: SpectralReport) -> int:
-    """N, the number the report's block numbers are divided by: its largest block number."""
-    n = max(report.blocks)
+    """N, the number the report's block numbers are divided by: its largest block number.
+
+    The blocks must be numbered as ``analyze`` numbers them, 1..N (0..N with the embeddings) in order:
+    a block beyond the model's depth would sit at a relative depth over 1.
+    """
+    blocks = list(report.blocks)
+    start = blocks[0] if blocks else 1
+    if start not in (0, 1) or blocks != list(range(start, start + len(blocks))):
+        shown = ", ".join(map(str, blocks[:8])) + (", ..." if len(blocks) > 8 else "")
+        raise ValueError(
+            f"report {report.model_name!r} has blocks {shown}: a model's report numbers its blocks 1..N "
+            "(0..N with the embeddings) in order, as analyze writes them"
+        )
+    n = max(blocks)
     if n < 1:
         raise ValueError(f"report {report.model_name!r} has no block >= 1 (blocks {report.blocks})")
     return n

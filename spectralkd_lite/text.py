@@ -285,6 +285,27 @@ def train_classifier(
     return {k: v for k, v in scores.items() if k != "log"}
 
 
+# A saved tokenizer holds one of these (fast, BPE, WordPiece or SentencePiece vocabularies).
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.json",
+    "vocab.txt",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "tokenizer.model",
+)
+
+
+def check_tokenizer_files(folder: str | os.PathLike, what: str = "the model folder") -> None:
+    """Raise FileNotFoundError when a model folder holds no tokenizer: transformers would fall back to a
+    tokenizer of a few special tokens and every text would become the same two ids."""
+    if not any((Path(folder) / name).is_file() for name in TOKENIZER_FILES):
+        raise FileNotFoundError(
+            f"{what} {folder} holds no tokenizer (none of {', '.join(TOKENIZER_FILES)}): save the tokenizer "
+            "beside the model (tokenizer.save_pretrained(folder)), as train-teacher does"
+        )
+
+
 def load_classifier(name_or_path: str | os.PathLike, **kwargs: Any):
     """Model and tokenizer from a local folder or a hub name (``from_pretrained``)."""
     path = str(name_or_path)
@@ -297,6 +318,7 @@ def load_classifier(name_or_path: str | os.PathLike, **kwargs: Any):
                 "(an interrupted train-teacher leaves an empty one; train again)"
             )
         check_model_files(path)
+        check_tokenizer_files(path)
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
     return model, tokenizer

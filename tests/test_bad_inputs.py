@@ -20,19 +20,23 @@ from torch import nn
 from spectralkd_lite import cli
 from spectralkd_lite.analysis import LayerSource, analyze
 from spectralkd_lite.compare import check_plan
-from spectralkd_lite.config import DistillConfig, TrainConfig
+from spectralkd_lite.config import DistillConfig, StudentConfig, TrainConfig
 from spectralkd_lite.data import IntentData, IntentSplit, load_builtin, load_hub, load_intents
-from spectralkd_lite.io import write_json_atomic, write_text_atomic
+from spectralkd_lite.distill import make_student
+from spectralkd_lite.io import LOCK_NAME, folder_lock, write_json_atomic, write_text_atomic
 from spectralkd_lite.losses import (
     classification_loss,
     hidden_mse,
+    logit_kd,
     magnitude_loss,
     spectral_loss_2d,
     spectral_loss_channels,
     spectral_loss_tokens,
 )
 from spectralkd_lite.mapping import MAPPING_SCHEMA, LayerLink, LayerMapping, parse_blocks, resolve, select_top
+from spectralkd_lite.plots import plot_intensity
 from spectralkd_lite.report import SCHEMA, SpectralReport
+from spectralkd_lite.similarity import compare_reports
 from spectralkd_lite.spectrum import layer_spectrum, patch_tokens, stacked_magnitude_sums
 from spectralkd_lite.text import check_text_model, load_classifier, train_classifier
 from spectralkd_lite.training import LOSS_KEYS, fit_tensors
@@ -108,6 +112,16 @@ def paths(saved_model, tmp_path_factory) -> dict[str, str]:
     _truncate(p["resume_truncated"] / "checkpoint-2" / "model.safetensors")
     p["resume_empty"] = root / "resume_empty"
     p["resume_empty"].mkdir()
+    p["no_tokenizer"] = root / "no_tokenizer"
+    shutil.copytree(
+        saved_model, p["no_tokenizer"], ignore=shutil.ignore_patterns("tokenizer*", "special_tokens*")
+    )
+    p["one_intent"] = _write_intents(
+        root / "one_intent",
+        {s: "text,intent\nhello there,greet\nhi,greet\n" for s in ("train", "validation", "test")},
+    )
+    p["locked"] = root / "locked"
+    p["locked"].mkdir()
     config = json.loads((Path(saved_model) / "config.json").read_text())
     p["small_vocab"] = root / "small_vocab.json"
     p["small_vocab"].write_text(json.dumps({**config, "vocab_size": 10}))
@@ -124,6 +138,10 @@ def paths(saved_model, tmp_path_factory) -> dict[str, str]:
         ),
         "report_repeated": _report(blocks=[1, 2, 2]),
         "report_inf": _report(intensity=[0.2, INF, 0.2]),
+        "report_block_6": _report(blocks=[1, 2, 6]),
+        "report_negative": _report(intensity=[0.2, -0.1, 0.2]),
+        "report_text": _report(intensity=[0.2, "high", 0.2]),
+        "report_null": _report(intensity=[0.2, None, 0.2]),
     }
     for name, data in {**mappings, **reports}.items():
         p[name] = root / f"{name}.json"
@@ -228,8 +246,13 @@ CLI_ROWS = [
     ),
     pytest.param(
         [*DISTILL, *OUT, "--temperature", "0"],
-        "--temperature: the value must be in (0, inf)",
+        "--temperature: the value must be in [0.01, inf), got 0.0",
         id="temperature-0",
+    ),
+    pytest.param(
+        [*DISTILL, *OUT, "--temperature", "1e-30"],
+        "--temperature: the value must be in [0.01, inf), got 1e-30",
+        id="temperature-underflows-kd",
     ),
     pytest.param(
         [*DISTILL, *OUT, "--alpha", "2"], "--alpha: the value must be in [0, 1], got 2.0", id="alpha-2"
@@ -288,6 +311,85 @@ CLI_ROWS = [
     pytest.param(
         [*REPORTS, "{report_inf}", "{report}"], "block 2 has intensity inf", id="report-inf-intensity"
     ),
+    # issue 26: silent wrong results
+    pytest.param(
+        [*ANALYZE[:2], "{no_tokenizer}", *ANALYZE[3:]],
+        "no_tokenizer holds no tokenizer",
+        id="analyze-no-tokenizer",
+    ),
+    pytest.param(
+        ["distill", "--teacher", "{no_tokenizer}", "--student", "2", *OUT],
+        "no_tokenizer holds no tokenizer (none of tokenizer.json",
+        id="distill-teacher-no-tokenizer",
+    ),
+    pytest.param(
+        ["train-teacher", "--profile", "tiny", "--data", "{one_intent}", "--out", "{tmp}/one"],
+        "the data 'one_intent' has 1 intent (greet): a classifier needs at least 2",
+        id="data-one-intent",
+    ),
+    pytest.param(
+        [*ANALYZE[:3], "--out", ""], "argument --out: is empty: give a folder", id="analyze-out-empty"
+    ),
+    pytest.param(
+        ["train-teacher", "--profile", "tiny", "--out", ""],
+        "argument --out: is empty",
+        id="train-teacher-out-empty",
+    ),
+    pytest.param([*DISTILL, "--out", ""], "argument --out: is empty", id="distill-out-empty"),
+    pytest.param(
+        [*DISTILL[:4], "99", *DISTILL[5:], *OUT],
+        "--student 99: not a number of blocks in 1..3; --student takes a number of blocks 1..3",
+        id="student-deeper-than-teacher",
+    ),
+    pytest.param(
+        [*REPORTS, "{report_block_6}", "{report}"],
+        "has blocks 1, 2, 6: a model's report numbers its blocks 1..N",
+        id="report-block-beyond-depth",
+    ),
+    pytest.param(
+        [*REPORTS, "{report}", "{report_negative}"],
+        "report_negative.json: report field 'intensity': block 2 has -0.1",
+        id="report-negative-intensity",
+    ),
+    # issue 26: misleading messages
+    pytest.param(
+        ["analyze", "--model", "", "--out", "{tmp}/a"],
+        "argument --model: is empty: give a folder written by save_pretrained, or a hub name",
+        id="model-empty",
+    ),
+    pytest.param(
+        [*DISTILL[:4], "-1", *DISTILL[5:], *OUT],
+        "--student -1: not a number of blocks in 1..3",
+        id="student-minus-1",
+    ),
+    pytest.param(
+        [*DISTILL[:4], "2.5", *DISTILL[5:], *OUT],
+        "--student 2.5: not a number of blocks in 1..3",
+        id="student-2.5",
+    ),
+    pytest.param(
+        [*DISTILL[:4], "", *DISTILL[5:], *OUT],
+        "--student is empty; --student takes a number of blocks 1..3 (the teacher has 3), a model folder",
+        id="student-empty",
+    ),
+    pytest.param(
+        [*REPORTS, "{report_text}", "{report}"],
+        "report_text.json: report field 'intensity': block 2 has 'high' (str); expected a number",
+        id="report-text-intensity",
+    ),
+    pytest.param(
+        [*REPORTS, "{report}", "{report_null}"],
+        "report_null.json: report field 'intensity': block 2 has None (NoneType)",
+        id="report-null-intensity",
+    ),
+    pytest.param(
+        [*DISTILL, *OUT, "--mapping", ""], "argument --mapping: is empty", id="distill-mapping-empty"
+    ),
+    pytest.param(
+        [*REPORTS, "{report}", "{report}", "--mapping", ""],
+        "argument --mapping: is empty",
+        id="reports-mapping-empty",
+    ),
     # issue 17: data problems before any training
     pytest.param([*ANALYZE, "--data", "{no_validation}"], "has no validation.csv", id="data-no-validation"),
     pytest.param(
@@ -345,6 +447,24 @@ def _train_nan_model(saved_model: str, tmp: Path) -> None:
         for s in (full.train, full.validation, full.test)
     ]
     train_classifier(model, tok, IntentData("tiny", *cut), tmp / "nan", TrainConfig(epochs=1, batch_size=4))
+
+
+def _analyze_padded_without_mask(saved_model: str) -> None:
+    model, tok = load_classifier(saved_model)
+    batch = tok(["set an alarm for seven please", "hi"], padding=True, return_tensors="pt")
+    analyze(model, [{"input_ids": batch["input_ids"]}], progress=False)
+
+
+def _analyze_on_meta(saved_model: str) -> None:
+    from transformers import AutoConfig, AutoModel
+
+    with torch.device("meta"):
+        model = AutoModel.from_config(AutoConfig.from_pretrained(saved_model))
+    analyze(model, [{"input_ids": torch.tensor([[0, 5, 2]])}], progress=False)
+
+
+def _small_report() -> SpectralReport:
+    return SpectralReport(**{k: v for k, v in _report().items() if "schema" not in k})
 
 
 def _link(teacher: tuple[int, ...], weights: tuple[float, ...]) -> LayerMapping:
@@ -562,6 +682,89 @@ API_ROWS = [
         "holds no model",
         id="load-empty-folder",
     ),
+    # issue 26: silent wrong results and misleading messages of the library
+    pytest.param(
+        lambda p: load_classifier(p["no_tokenizer"]),
+        FileNotFoundError,
+        "holds no tokenizer",
+        id="load-no-tokenizer",
+    ),
+    pytest.param(
+        lambda p: load_intents(p["one_intent"]),
+        ValueError,
+        r"has 1 intent \(greet\): a classifier needs at least 2",
+        id="data-one-intent-api",
+    ),
+    pytest.param(
+        lambda p: IntentSplit([], [], ["a", "b"]), ValueError, "needs at least one text", id="split-empty"
+    ),
+    pytest.param(
+        lambda p: IntentSplit(["hi"], [2], ["a", "b"]),
+        ValueError,
+        r"indices into label_names, 0..1, got 2",
+        id="split-label-out-of-range",
+    ),
+    pytest.param(
+        lambda p: DistillConfig(temperature=1e-30),
+        ValueError,
+        r"temperature must be in \[0.01, inf\), got 1e-30",
+        id="config-temperature-underflows-kd",
+    ),
+    pytest.param(
+        lambda p: logit_kd(torch.zeros(2, 3), torch.zeros(2, 3), temperature=1e-30),
+        ValueError,
+        "at least 0.01",
+        id="logit-kd-temperature-underflows",
+    ),
+    pytest.param(
+        lambda p: logit_kd(torch.tensor([[NAN, 0.0, 1.0]]), torch.zeros(1, 3)),
+        FloatingPointError,
+        "logit_kd: the loss is nan: the student logits hold NaN or inf",
+        id="logit-kd-nan",
+    ),
+    pytest.param(
+        lambda p: spectral_loss_tokens(torch.zeros(1, 4, 2), torch.full((1, 4, 2), NAN)),
+        FloatingPointError,
+        "spectral_loss_tokens: the loss is nan: the teacher features hold NaN or inf",
+        id="spectral-tokens-nan",
+    ),
+    pytest.param(
+        lambda p: make_student(load_classifier(p["model"])[0], StudentConfig(99)),
+        ValueError,
+        "a student of 99 blocks is deeper than its 3-block teacher",
+        id="make-student-deeper",
+    ),
+    pytest.param(
+        lambda p: StudentConfig(2, init_from="12"),
+        ValueError,
+        r"init_from must be a list of teacher block numbers >= 1, one per student block, e.g. \(2, 4\), got .12.",
+        id="init-from-text",
+    ),
+    pytest.param(
+        lambda p: _analyze_padded_without_mask(p["model"]),
+        ValueError,
+        "batch 1 holds padding .* but no attention_mask",
+        id="analyze-padding-without-mask",
+    ),
+    pytest.param(lambda p: _analyze_on_meta(p["model"]), ValueError, "on the meta device", id="analyze-meta"),
+    pytest.param(
+        lambda p: compare_reports(_small_report(), SpectralReport.load(p["report_block_6"])),
+        ValueError,
+        "has blocks 1, 2, 6",
+        id="compare-reports-block-beyond-depth",
+    ),
+    pytest.param(
+        lambda p: plot_intensity(_small_report(), highlight=[99]),
+        ValueError,
+        r"highlight names block 99, which is not in the report; it has blocks 1..3",
+        id="plot-intensity-missing-block",
+    ),
+    pytest.param(
+        lambda p: _small_report().save(p["tmp"]),
+        IsADirectoryError,
+        "it is a folder; give the path of a file",
+        id="report-save-to-folder",
+    ),
     # non-finite values: a warning at analysis, an error in training
     pytest.param(
         lambda p: _analyze_nan(), RuntimeWarning, "NaN or inf in the spectrum", id="hidden-states-nan"
@@ -670,3 +873,70 @@ def test_overwrite_and_resume_get_past_the_refusal(paths, capsys):
         ]
         assert cli.main(argv) == cli.EXIT_BAD_INPUT
         assert "teacher block 9 is out of range" in capsys.readouterr().err
+
+
+def test_a_second_run_on_the_same_out_is_refused(paths, capsys):
+    """While one run holds --out, another run writing there stops at once, naming the holder."""
+    out = paths["locked"]
+    with folder_lock(out):
+        argv = [
+            "distill",
+            "--teacher",
+            paths["model"],
+            "--student",
+            "2",
+            "--mapping",
+            "uniform",
+            "--out",
+            out,
+        ]
+        assert cli.main(argv) == cli.EXIT_BAD_INPUT
+        err = capsys.readouterr().err
+        assert f"another run (process {os.getpid()}) is writing to {out}" in err
+    assert not (Path(out) / LOCK_NAME).exists()  # released and removed on a normal exit
+
+
+def test_a_crashed_run_leaves_no_stuck_lock(tmp_path):
+    """A killed run leaves its lock file, but the OS has dropped its lock: the next run takes the folder."""
+    (tmp_path / LOCK_NAME).write_text("999999\n")  # what a killed run leaves behind
+    with folder_lock(tmp_path) as lock:
+        assert lock.read_text() == f"{os.getpid()}\n"
+        with pytest.raises(FileExistsError, match=f"another run \\(process {os.getpid()}\\)"):
+            with folder_lock(tmp_path):
+                pass
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_csv_with_a_byte_order_mark_is_read(tmp_path):
+    """Spreadsheet programs save UTF-8 CSVs with a byte-order mark; the header is still text,intent."""
+    rows = "text,intent\nhello there,greet\nbye now,leave\n"
+    folder = tmp_path / "bom"
+    folder.mkdir()
+    for split in ("train", "validation", "test"):
+        (folder / f"{split}.csv").write_text(rows, encoding="utf-8-sig")
+    assert (folder / "train.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    data = load_intents(folder)
+    assert data.label_names == ["greet", "leave"] and data.train.texts == ["hello there", "bye now"]
+
+
+def test_compare_says_when_it_trains_fewer_runs_at_once_than_workers(paths, capsys, monkeypatch):
+    """--workers over the number of runs is reduced, and the run says so (the training itself is stubbed)."""
+
+    def stop(*args, **kwargs):
+        raise ValueError("stubbed")
+
+    monkeypatch.setattr(cli, "run_comparison", stop)
+    argv = [
+        "compare",
+        "--teacher",
+        paths["model"],
+        "--seeds",
+        "0",
+        "--workers",
+        "100",
+        "--out",
+        f"{paths['tmp']}/c",
+    ]
+    assert cli.main(argv) == cli.EXIT_BAD_INPUT
+    out = capsys.readouterr().out
+    assert "--workers 100: there are" in out and "runs to train" in out

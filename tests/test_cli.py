@@ -1,4 +1,5 @@
-"""The command line: help, the analyze job on a saved model, the demo, and one-line errors."""
+"""The command line in process: help, analyze, distill and compare on a saved model, one-line errors (the demo and
+every other command in a subprocess: test_cli_commands.py)."""
 
 import csv
 import json
@@ -84,46 +85,6 @@ def test_bad_argument_values(capsys):
         main(["analyze", "--model", "x", "--out", "y", "--batch-size", "0"])
     assert e.value.code == 2
     assert "expected a positive integer, got 0" in capsys.readouterr().err
-
-
-def test_demo_runs_end_to_end(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("SPECTRALKD_CACHE", str(tmp_path / "cache"))
-    out = tmp_path / "demo"
-    args = [
-        "demo",
-        "--out",
-        str(out),
-        "--profile",
-        "tiny",
-        "--teacher-epochs",
-        "1",
-        "--student-epochs",
-        "0.3",
-    ]
-    assert main([*args, "--seeds", "0", "--quiet"]) == 0
-    printed = capsys.readouterr().out
-    assert printed.startswith("profile: tiny (chosen by the caller)")
-    assert (
-        "recommended teacher blocks" in printed
-        and "Test set: 240 examples; one example = 0.42 points." in printed
-    )
-    for row in (
-        "teacher (reference)",
-        "TF-IDF + linear (reference)",
-        "| no KD |",
-        "logit KD + spectral, spectral choice",
-    ):
-        assert row in printed, row
-    for name in (
-        "report.json",
-        "report.csv",
-        "intensity.png",
-        "spectra.png",
-        "mapping.json",
-        "comparison/results.md",
-    ):
-        assert (out / name).exists(), name
-    assert any((tmp_path / "cache").rglob("config.json"))  # the teacher went to the shared cache
 
 
 def test_distill_command_saves_student_mapping_and_metrics(saved_model, tmp_path, capsys):
