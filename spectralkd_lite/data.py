@@ -261,3 +261,52 @@ def load_intents(source: str | Path) -> IntentData:
         f"unknown data {source!r}: use 'builtin', a CLINC150 data_full.json file, a BANKING77 folder "
         "(train.csv, test.csv), a folder with train/validation/test.csv, or hub:clinc_oos / hub:banking77"
     )
+
+
+def few_label_split(
+    data: IntentData, per_intent: int, validation_per_intent: int, seed: int = 0
+) -> tuple[IntentData, list[str]]:
+    """Few labels and a transfer set: what knowledge distillation is for.
+
+    Keeps ``per_intent`` labelled training utterances of every intent (a seeded draw)
+    and ``validation_per_intent`` validation utterances (so that choosing epochs or
+    learning rates never uses more labels than the setting has); the test split stays
+    whole. Returns ``(labelled, transfer)``: the labelled IntentData (named
+    ``<name>-few<per_intent>``) and the remaining training texts without labels, for a
+    teacher to label. Raises ValueError when an intent has too few utterances.
+    """
+    if per_intent < 1 or validation_per_intent < 1:
+        raise ValueError(
+            f"per_intent and validation_per_intent must be >= 1, got {per_intent} and {validation_per_intent}"
+        )
+    rng = random.Random(seed)
+
+    def draw(split: IntentSplit, k: int, what: str) -> tuple[list[int], list[int]]:
+        by_label: dict[int, list[int]] = {}
+        for i, label in enumerate(split.labels):
+            by_label.setdefault(label, []).append(i)
+        keep = []
+        for label in range(split.num_labels):
+            items = by_label.get(label, [])
+            if len(items) < k:
+                raise ValueError(
+                    f"intent {split.label_names[label]!r} has {len(items)} {what} utterances; "
+                    f"{k} per intent were asked for"
+                )
+            keep += rng.sample(items, k)
+        keep.sort()
+        kept = set(keep)
+        return keep, [i for i in range(len(split)) if i not in kept]
+
+    def subset(split: IntentSplit, idx: list[int]) -> IntentSplit:
+        return IntentSplit([split.texts[i] for i in idx], [split.labels[i] for i in idx], split.label_names)
+
+    train_idx, rest = draw(data.train, per_intent, "training")
+    val_idx, _ = draw(data.validation, validation_per_intent, "validation")
+    labelled = IntentData(
+        f"{data.name}-few{per_intent}",
+        subset(data.train, train_idx),
+        subset(data.validation, val_idx),
+        data.test,
+    )
+    return labelled, [data.train.texts[i] for i in rest]

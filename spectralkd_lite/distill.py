@@ -557,5 +557,6 @@ def distill(
         train_seconds=scores["train_seconds"],
         steps=scores["steps"],
         log=scores["log"],
+        test_correct=scores["test_correct"],
     )
     return trainer.model, run

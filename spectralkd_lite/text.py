@@ -34,7 +34,8 @@ from .training import (
     StopOnNonFiniteLoss,
     accuracy_metric,
     check_model_files,
-    evaluate_accuracy,
+    correct_predictions,
+    pack_flags,
     quiet_trainer,
     training_arguments,
 )
@@ -232,20 +233,22 @@ def trainer_inputs(
 def train_and_score(trainer: Any, tokenizer: Any, data: IntentData, train: TrainConfig) -> dict[str, Any]:
     """Run ``trainer.train`` (resuming when ``train.resume``), then test the model on validation and test.
 
-    Returns ``{"validation_accuracy", "test_accuracy", "train_seconds", "steps", "log"}``;
+    Returns ``{"validation_accuracy", "test_accuracy", "test_correct", "train_seconds", "steps",
+    "log"}`` (``test_correct``: ``training.pack_flags`` of each test example's correctness);
     ``log`` holds the Trainer's loss log entries (and the validation accuracy of each
     epoch under early stopping, when the best epoch's weights are the ones tested).
     """
     quiet_trainer(trainer, train.progress)
     result = trainer.train(resume_from_checkpoint=resume_checkpoint(trainer.args.output_dir, train.resume))
-    scores = {
-        f"{split}_accuracy": evaluate_accuracy(
+    flags = {
+        split: correct_predictions(
             trainer.model, text_batches(getattr(data, split), tokenizer, max_length=train.max_length)
         )
         for split in ("validation", "test")
     }
     return {
-        **scores,
+        **{f"{split}_accuracy": float(f.float().mean()) for split, f in flags.items()},
+        "test_correct": pack_flags(flags["test"]),
         "train_seconds": float(result.metrics.get("train_runtime", 0.0)),
         "steps": int(trainer.state.global_step),
         "log": [h for h in trainer.state.log_history if "loss" in h or "eval_accuracy" in h],
@@ -273,7 +276,9 @@ def train_classifier(
     """Fine-tune a sequence classifier with the transformers Trainer, save it, test it.
 
     Saves model and tokenizer to ``out_dir`` with ``save_pretrained`` and returns
-    ``{"validation_accuracy", "test_accuracy", "train_seconds", "steps"}``.
+    ``{"validation_accuracy", "test_accuracy", "train_seconds", "steps", "validation_curve"}``;
+    ``validation_curve`` is the validation accuracy after each epoch under early stopping
+    (``train.early_stopping``), else empty.
     """
     set_seed(train.seed)
     trainer = Trainer(
@@ -282,7 +287,8 @@ def train_classifier(
     scores = train_and_score(trainer, tokenizer, data, train)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     trainer.save_model(str(out_dir))
-    return {k: v for k, v in scores.items() if k != "log"}
+    curve = [h["eval_accuracy"] for h in scores["log"] if "eval_accuracy" in h]
+    return {**{k: v for k, v in scores.items() if k != "log"}, "validation_curve": curve}
 
 
 # A saved tokenizer holds one of these (fast, BPE, WordPiece or SentencePiece vocabularies).

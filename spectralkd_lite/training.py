@@ -44,7 +44,8 @@ class RunResult:
     name: the variant; seed; test_accuracy and validation_accuracy (None when the
     data has no validation split) as fractions; train_seconds; steps: optimiser
     steps taken; log: the loss log, one dict per logging point (``loss``,
-    ``loss_ce``, ``loss_kd``, ``loss_feature``, ``epoch``).
+    ``loss_ce``, ``loss_kd``, ``loss_feature``, ``epoch``); test_correct: "0"/"1" per
+    test example in order (``pack_flags``), for paired statistics between runs.
     """
 
     name: str
@@ -54,31 +55,41 @@ class RunResult:
     train_seconds: float
     steps: int = 0
     log: list[dict[str, float]] = field(default_factory=list)
+    test_correct: str | None = None
 
 
 @torch.inference_mode()
-def evaluate_accuracy(model: nn.Module, batches: Iterable[Mapping[str, Tensor]]) -> float:
-    """Top-1 accuracy of a classifier over batches of model inputs with ``labels``, in eval mode.
+def correct_predictions(model: nn.Module, batches: Iterable[Mapping[str, Tensor]]) -> Tensor:
+    """(N,) bool on the CPU: whether the classifier's top-1 prediction is right, example by example.
 
-    Works for text (``input_ids``, ``attention_mask``) and vision (``pixel_values``)
-    batches alike. Counts are summed on the device and read once, at the end.
+    Batches of model inputs with ``labels``, in order; the model runs in eval mode on its
+    device (text ``input_ids``/``attention_mask`` or vision ``pixel_values`` alike). The
+    flags stay on the device until the end: one transfer, no host sync per batch.
     """
     device = model_device(model)
     was_training = model.training
     model.eval()
-    correct = torch.zeros((), dtype=torch.long, device=device)
-    total = 0
+    flags = []
     try:
         for batch in batches:
             inputs = {k: v.to(device) for k, v in batch.items() if k != "labels"}
-            labels = batch["labels"].to(device)
-            correct += (model(**inputs).logits.argmax(-1) == labels).sum()
-            total += len(labels)
+            flags.append(model(**inputs).logits.argmax(-1) == batch["labels"].to(device))
     finally:
         model.train(was_training)
-    if total == 0:
+    if not flags or sum(len(f) for f in flags) == 0:
         raise ValueError("no examples to evaluate: the batches are empty")
-    return int(correct) / total
+    return torch.cat(flags).cpu()
+
+
+def evaluate_accuracy(model: nn.Module, batches: Iterable[Mapping[str, Tensor]]) -> float:
+    """Top-1 accuracy of a classifier over batches of model inputs with ``labels``, in eval mode
+    (the mean of ``correct_predictions``)."""
+    return float(correct_predictions(model, batches).float().mean())
+
+
+def pack_flags(flags: Tensor) -> str:
+    """(N,) bool -> a string of "0"/"1", one character per example (how runs store their test results)."""
+    return "".join("1" if f else "0" for f in flags.tolist())
 
 
 @dataclass

@@ -1,0 +1,359 @@
+"""Few labels and a transfer set: when distillation, and the spectral choice of layers, help a student.
+
+    python benchmarks/fewlabel.py --data ../shared/data/clinc150/data_full.json --teacher-seed 0
+
+Knowledge distillation's home ground (Turc et al. 2019; TinyBERT's transfer data): a
+few labelled utterances per intent (10 of CLINC150's 100, so 1,500), the rest of the
+training set (13,500) without labels as a transfer set. The laptop teacher
+(all-MiniLM-L6-v2) is fine-tuned on the labelled utterances only, to convergence
+(early stopping on a validation set of 5 utterances per intent: choosing epochs uses no
+more labels than the setting has). Students are 2 blocks cut from the *pretrained*,
+not fine-tuned, encoder (its lowest blocks, as Patient KD starts; embeddings frozen),
+so the teacher's fine-tuned blocks cannot be copied. Rows, every one from that same
+start, over --seeds (paired: same seeds, same data order):
+
+- labelled only: cross-entropy on the 1,500 labelled utterances;
+- pseudo-labels: + the transfer set with the teacher's top-1 intent as its label;
+- logit KD: the same data, 0.1 CE + 0.9 KL to the teacher's soft targets (T = 1);
+- logit KD + hidden MSE on the uniform blocks; + spectral (token axis) on the
+  uniform, the most intense and the least intense teacher blocks (a control).
+  Feature terms normalised by the teacher layer's energy, beta 2 (the comparison's
+  default, ``skd.compare.COMPARISON_CONFIG``).
+
+Each row trains to convergence: early stopping on the 750 validation utterances with
+--patience epochs (labelled only: up to --labelled-epochs; transfer rows: up to
+--epochs passes over 15,000 utterances). Differences come with 95% intervals from a
+paired bootstrap over seeds and test utterances (``Comparison.paired_difference``) and
+the smallest difference the design detects. Results go to --out/fewlabel.json, .md
+and .png, one section per teacher fine-tuning (--teacher-seed); a run keeps the
+sections of other teacher seeds already in the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import torch
+from _results import provenance, provenance_line
+
+import spectralkd_lite as skd
+from spectralkd_lite.compare import COMPARISON_CONFIG
+from spectralkd_lite.data import IntentData, IntentSplit, few_label_split, load_clinc150
+from spectralkd_lite.distill import make_student
+from spectralkd_lite.io import read_json, save_figure_atomic, write_json_atomic, write_text_atomic
+from spectralkd_lite.teacher import load_laptop_teacher, pseudo_label
+from spectralkd_lite.workflows import teacher_report
+
+LABELLED = "labelled only"
+PSEUDO = "pseudo-labels"
+KD = "logit KD"
+# (row a, row b): the differences the results state, each with its interval
+PAIRS = (
+    (PSEUDO, LABELLED),
+    (KD, LABELLED),
+    (KD, PSEUDO),
+    ("logit KD + MSE, uniform", KD),
+    ("logit KD + spectral, uniform", KD),
+    ("logit KD + spectral, uniform", "logit KD + MSE, uniform"),
+    ("logit KD + spectral, most intense", "logit KD + spectral, uniform"),
+    ("logit KD + spectral, least intense", "logit KD + spectral, uniform"),
+    ("logit KD + spectral, most intense", "logit KD + spectral, least intense"),
+)
+
+
+def transfer_variants(n_teacher: int, intensity: list[float]) -> list[skd.Variant]:
+    """The rows trained on labelled + transfer utterances (every one but ``labelled only``)."""
+    order = sorted(range(1, n_teacher + 1), key=lambda b: intensity[b - 1])
+    least, most = sorted(order[:2]), sorted(order[-2:])
+
+    def spectral(blocks: list[int]) -> skd.DistillConfig:
+        spec = ", ".join(f"{j}:{t}" for j, t in enumerate(blocks, start=1))
+        return dataclasses.replace(COMPARISON_CONFIG, mapping=skd.resolve(spec, n_teacher, 2))
+
+    uniform = skd.resolve("uniform", n_teacher, 2)
+    return [
+        skd.Variant(PSEUDO, skd.DistillConfig(alpha=0.0)),
+        skd.Variant(KD, skd.DistillConfig(alpha=COMPARISON_CONFIG.alpha)),
+        skd.Variant(
+            "logit KD + MSE, uniform", dataclasses.replace(COMPARISON_CONFIG, feature="mse", mapping=uniform)
+        ),
+        skd.Variant("logit KD + spectral, uniform", dataclasses.replace(COMPARISON_CONFIG, mapping=uniform)),
+        skd.Variant("logit KD + spectral, most intense", spectral(most)),
+        skd.Variant("logit KD + spectral, least intense", spectral(least)),
+    ]
+
+
+def print_run(run: skd.RunResult) -> None:
+    print(
+        f"  {run.name:38s} seed {run.seed}: test {100 * run.test_accuracy:.2f}%, "
+        f"val {100 * (run.validation_accuracy or 0):.2f}% ({run.steps} steps, {run.train_seconds:.0f} s)",
+        flush=True,
+    )
+
+
+def verdict_lines(c: skd.Comparison) -> list[str]:
+    """Each pair's paired difference with its 95% interval, and what the design can detect."""
+    names = {r.name for r in c.runs}
+    lines = []
+    for a, b in PAIRS:
+        if a in names and b in names:
+            d = c.paired_difference(a, b)
+            sign = (
+                "higher" if d["low"] > 0 else "lower" if d["high"] < 0 else "no different (interval spans 0)"
+            )
+            lines.append(
+                f"- {a} - {b}: {100 * d['diff']:+.2f} points, 95% interval [{100 * d['low']:+.2f}, "
+                f"{100 * d['high']:+.2f}] ({sign}; smallest detectable difference {100 * d['detectable']:.2f} points, "
+                f"{len(d['seeds'])} paired seeds)."
+            )
+    return lines
+
+
+def plot_sections(sections: dict[str, skd.Comparison], path: Path, chance: float) -> None:
+    """One row of panels per teacher: every row on a full 0-100 scale with chance and the teacher,
+    and a zoom (marked as such) where the differences are visible."""
+    fig, axes = plt.subplots(len(sections), 2, figsize=(13, 3.4 * len(sections)), squeeze=False)
+    for (key, c), (full, zoom) in zip(sections.items(), axes, strict=True):
+        rows = c.summary()
+        names = [r["variant"] for r in rows]
+        y = range(len(rows))
+        full.barh(y, [100 * r["mean"] for r in rows], xerr=[100 * r["std"] for r in rows], color="tab:blue")
+        full.axvline(100 * chance, color="k", ls=":", label=f"chance ({100 * chance:.2f}%)")
+        for (name, acc), color in zip(c.references.items(), ("tab:red", "tab:green"), strict=False):
+            full.axvline(100 * acc, color=color, ls="--", label=name)
+        full.set_yticks(list(y), names)
+        full.set_ylim(len(rows) - 0.5, -0.5)
+        full.set_xlim(0, 100)
+        full.set_xlabel("test accuracy (%), mean ± std over seeds")
+        full.set_title(f"{key}: full scale")
+        full.legend(loc="lower left", fontsize="small")
+        c.plot(ax=zoom, title=f"{key}: zoom (axis does not start at 0)")
+        zoom.set_facecolor("#f4f4f4")
+    fig.tight_layout()
+    save_figure_atomic(fig, path, dpi=110)
+    plt.close(fig)
+
+
+def write_results(out: Path, meta: dict, sections: dict[str, skd.Comparison], extra: dict) -> None:
+    md = ["# Few labels and a transfer set: CLINC150, 10 labelled utterances per intent", ""]
+    md += [provenance_line(meta), ""]
+    d = meta["data"]
+    md.append(
+        f"Data: {d['labelled']} labelled training utterances ({d['per_intent']} per intent), {d['transfer']} "
+        f"transfer utterances (labels dropped; the teacher labels them), {d['validation']} validation utterances "
+        f"({d['validation_per_intent']} per intent, for early stopping), {d['test']} test utterances "
+        f"(one = {100 / d['test']:.3f} points), {d['intents']} intents; chance {100 / d['intents']:.2f}%."
+    )
+    md.append(
+        f"Students: 2 blocks cut from the pretrained all-MiniLM-L6-v2 (blocks {meta['student_init']}, "
+        f"embeddings frozen, fresh head), lr {meta['train']['lr']:g}, batch {meta['train']['batch_size']}, "
+        f"early stopping with patience {meta['train']['patience']} (labelled only: at most "
+        f"{meta['train']['labelled_epochs']:g} epochs; transfer rows: at most {meta['train']['epochs']:g}). "
+        f"Feature rows: alpha {COMPARISON_CONFIG.alpha}, beta {COMPARISON_CONFIG.beta:g} on normalised terms."
+    )
+    md.append(f"TF-IDF + linear on the labelled utterances: {100 * meta['tfidf']:.2f}%.")
+    for key, c in sections.items():
+        info = extra[key]
+        md += ["", f"## {key}", ""]
+        md.append(
+            f"Teacher: {100 * info['teacher_test']:.2f}% test ({info['teacher_epochs']} epochs to converge, "
+            f"validation by epoch {info['teacher_curve']}); pseudo-labels right on "
+            f"{100 * info['pseudo_label_accuracy']:.2f}% of the transfer set; spectral intensity by block "
+            f"{[round(x, 4) for x in info['intensity']]}."
+        )
+        best_plain = c.row(LABELLED)["mean"] if LABELLED in {r.name for r in c.runs} else None
+        if best_plain is not None:
+            beats = info["teacher_test"] > best_plain
+            md.append(
+                f"The teacher {'beats' if beats else 'does NOT beat'} the best student trained without it "
+                f"({100 * best_plain:.2f}%), so this section {'is' if beats else 'is not'} a KD comparison."
+            )
+        md += ["", c.to_markdown(), ""]
+        md += verdict_lines(c)
+        md.append(f"- wall time of the section: {info['wall_seconds']:.0f} s.")
+    write_json_atomic(
+        out / "fewlabel.json",
+        {"meta": meta, "sections": {k: {**c.to_dict(), "setting": extra[k]} for k, c in sections.items()}},
+    )
+    write_text_atomic(out / "fewlabel.md", "\n".join(md) + "\n")
+    plot_sections(sections, out / "fewlabel.png", 1 / meta["data"]["intents"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", required=True, help="CLINC150 data_full.json")
+    parser.add_argument("--per-intent", type=int, default=10)
+    parser.add_argument("--validation-per-intent", type=int, default=5)
+    parser.add_argument("--data-seed", type=int, default=0, help="which utterances are labelled")
+    parser.add_argument("--teacher-seed", type=int, default=0, help="the teacher fine-tuning's seed")
+    parser.add_argument("--seeds", default="0,1,2,3,4")
+    parser.add_argument("--epochs", type=float, default=4, help="most passes over labelled + transfer")
+    parser.add_argument("--labelled-epochs", type=float, default=40, help="most epochs, labelled only")
+    parser.add_argument("--patience", type=int, default=2)
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument(
+        "--student-init", default="1,2", help="pretrained blocks the 2-block student starts from"
+    )
+    parser.add_argument("--rows", default="all", help="'all', or row names separated by ';'")
+    parser.add_argument("--cache", default="runs/bench")
+    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--batch-size", type=int, default=64, help="student batch size")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads of the teacher phase (default: torch's); one is steadier on a busy machine",
+    )
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    init = tuple(int(b) for b in args.student_init.split(","))
+    meta = provenance()
+    start = time.time()
+
+    clinc = load_clinc150(args.data)
+    labelled, transfer_texts = few_label_split(
+        clinc, args.per_intent, args.validation_per_intent, args.data_seed
+    )
+    print(
+        f"{len(labelled.train)} labelled, {len(transfer_texts)} transfer, {len(labelled.validation)} validation, "
+        f"{len(labelled.test)} test; torch threads {torch.get_num_threads()}",
+        flush=True,
+    )
+    tfidf = skd.tfidf_baseline(labelled)["test_accuracy"]
+    print(f"TF-IDF + linear on the labelled utterances: {100 * tfidf:.2f}%", flush=True)
+
+    t0 = time.time()
+    teacher, tokenizer, info = skd.get_teacher(
+        "laptop", labelled, cache_dir=args.cache, seed=args.teacher_seed
+    )
+    teacher_test = skd.evaluate_accuracy(teacher, skd.text_batches(labelled.test, tokenizer))
+    print(
+        f"teacher (seed {args.teacher_seed}): {100 * teacher_test:.2f}% test after {info.get('epochs_trained')} "
+        f"epochs, validation {info.get('validation_curve')} ({time.time() - t0:.0f} s"
+        f"{', cached' if info.get('cached') else ''})",
+        flush=True,
+    )
+    pseudo = pseudo_label(teacher, tokenizer, transfer_texts, labelled.label_names)
+    truth = dict(zip(clinc.train.texts, clinc.train.labels, strict=True))  # to score the pseudo-labels
+    pseudo_acc = sum(truth[t] == y for t, y in zip(pseudo.texts, pseudo.labels, strict=True)) / len(pseudo)
+    print(f"pseudo-labels right on {100 * pseudo_acc:.2f}% of the transfer set", flush=True)
+    report = teacher_report(teacher, tokenizer, labelled)
+    print("teacher intensity by block:", [round(x, 4) for x in report.intensity], flush=True)
+
+    # the student's start: the pretrained encoder's blocks, saved once, loaded by every run with a fresh head
+    donor, _ = load_laptop_teacher(labelled.label_names, seed=0)
+    init_dir = Path(args.cache) / f"fewlabel-student-{'-'.join(map(str, init))}"
+    make_student(donor, skd.StudentConfig(len(init), init_from=init)).save_pretrained(init_dir)
+    tokenizer.save_pretrained(init_dir)
+    student = skd.StudentConfig.from_pretrained(init_dir, freeze_embeddings=True)
+
+    both = IntentData(
+        labelled.name + "+transfer",
+        IntentSplit(
+            labelled.train.texts + pseudo.texts, labelled.train.labels + pseudo.labels, labelled.label_names
+        ),
+        labelled.validation,
+        labelled.test,
+    )
+    n_teacher = teacher.config.num_hidden_layers
+    variants = [skd.Variant(LABELLED, skd.DistillConfig(alpha=0.0))] + transfer_variants(
+        n_teacher, report.intensity
+    )
+    if args.rows != "all":
+        wanted = [r.strip() for r in args.rows.split(";")]
+        unknown = set(wanted) - {v.name for v in variants}
+        if unknown:
+            parser.error(f"unknown rows {sorted(unknown)}; allowed: {', '.join(v.name for v in variants)}")
+        variants = [v for v in variants if v.name in wanted]
+    train = skd.TrainConfig(
+        lr=args.lr, batch_size=args.batch_size, early_stopping=args.patience, cache_teacher=True
+    )
+    key = f"teacher seed {args.teacher_seed}"
+    meta.update(
+        {
+            "data": {
+                "labelled": len(labelled.train),
+                "per_intent": args.per_intent,
+                "transfer": len(transfer_texts),
+                "validation": len(labelled.validation),
+                "validation_per_intent": args.validation_per_intent,
+                "test": len(labelled.test),
+                "intents": labelled.num_labels,
+                "data_seed": args.data_seed,
+            },
+            "student_init": list(init),
+            "train": {
+                "lr": args.lr,
+                "batch_size": train.batch_size,
+                "patience": args.patience,
+                "epochs": args.epochs,
+                "labelled_epochs": args.labelled_epochs,
+            },
+            "tfidf": tfidf,
+        }
+    )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    sections, extra = {}, {}
+    path = out / "fewlabel.json"
+    if path.exists():  # keep the sections of other teacher fine-tunings
+        earlier = read_json(path, "few-label results")
+        for k, s in earlier["sections"].items():
+            if k != key:
+                sections[k] = skd.Comparison.from_dict(s, f"{path} section {k!r}")
+                extra[k] = s["setting"]
+    c = skd.Comparison()
+    c.add_reference("teacher", teacher_test)
+    c.add_reference("TF-IDF + linear", tfidf)
+    for v in variants:
+        print(f"\n## {v.name} ({len(seeds)} seeds)", flush=True)
+        on_labelled = v.name == LABELLED
+        c.extend(
+            skd.run_comparison(
+                teacher,
+                tokenizer,
+                labelled if on_labelled else both,
+                [v],
+                student,
+                dataclasses.replace(train, epochs=args.labelled_epochs if on_labelled else args.epochs),
+                seeds,
+                on_run=print_run,
+                workers=args.workers,
+            )
+        )
+        c.meta.update({"test_examples": len(labelled.test), "seeds": seeds})
+        sections[key] = c
+        extra[key] = {
+            "teacher_test": teacher_test,
+            "teacher_epochs": info.get("epochs_trained"),
+            "teacher_curve": info.get("validation_curve"),
+            "teacher_train_seconds": info.get("train_seconds"),
+            "pseudo_label_accuracy": pseudo_acc,
+            "intensity": report.intensity,
+            "wall_seconds": round(time.time() - start, 1),
+            "rows_done": len({r.name for r in c.runs}),
+            "command": meta["command"],
+            "commit": meta["commit"],
+            "date": meta["date"],
+        }
+        # after every row, so that an interrupted run leaves the rows it finished
+        write_results(out, meta, dict(sorted(sections.items())), extra)
+    print(c.to_markdown(), flush=True)
+    print("\n".join(verdict_lines(c)), flush=True)
+    print(f"wrote {out}/fewlabel.json, .md, .png; total {time.time() - start:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

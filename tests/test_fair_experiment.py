@@ -1,0 +1,134 @@
+"""The pieces of the fair experiment: teachers trained to convergence, few labels and a
+transfer set, pseudo-labels, per-example test results and paired intervals."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import spectralkd_lite as skd
+from spectralkd_lite import teacher as T
+from spectralkd_lite.data import IntentData, IntentSplit, few_label_split, load_builtin
+from spectralkd_lite.training import RunResult, correct_predictions, pack_flags
+
+TINY = {"n_blocks": 2, "width": 16, "heads": 2, "vocab_size": 300, "batch_size": 16, "lr": 3e-3}
+
+
+@pytest.fixture(scope="module")
+def small_data():
+    data = load_builtin()
+    pick = lambda s, n: IntentSplit(s.texts[::n], s.labels[::n], s.label_names)  # noqa: E731
+    return IntentData("builtin-small", pick(data.train, 4), pick(data.validation, 4), pick(data.test, 4))
+
+
+def test_teacher_trains_to_convergence_and_keeps_its_best_epoch(small_data, tmp_path):
+    info = T.train_teacher("tiny", small_data, tmp_path / "t", epochs=60, patience=2, **TINY)
+    curve = info["validation_curve"]
+    # it stopped on its own, two epochs after its best one, long before the 60-epoch ceiling
+    assert info["converged"] and len(curve) < 60 and info["epochs_trained"] == len(curve)
+    best = int(np.argmax(curve))
+    assert len(curve) - 1 - best == 2 and max(curve[best + 1 :]) <= curve[best]
+    # the saved model is the best epoch's: its validation accuracy is the curve's maximum
+    model, tok = T.load_classifier(tmp_path / "t")
+    acc = skd.evaluate_accuracy(model, skd.text_batches(small_data.validation, tok))
+    assert acc == pytest.approx(max(curve), abs=1e-6) == info["validation_accuracy"]
+
+
+def test_a_recipe_that_ends_while_validation_rises_warns(small_data, tmp_path):
+    with pytest.warns(UserWarning, match="still rising"):
+        info = T.train_teacher("tiny", small_data, tmp_path / "t", epochs=1, patience=2, **TINY)
+    assert info["converged"] is False and info["epochs_trained"] == 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # no early stopping asked: no curve, no such warning
+        info = T.train_teacher("tiny", small_data, tmp_path / "u", epochs=1, patience=0, **TINY)
+    assert not [w for w in caught if "still rising" in str(w.message)]
+    assert info["validation_curve"] == [] and info["converged"] is None
+
+
+def test_the_laptop_recipe_is_a_ceiling_with_early_stopping():
+    for profile in ("tiny", "laptop", "full"):
+        recipe = T.recipe_for(profile, load_builtin())
+        assert recipe.patience is not None and recipe.patience >= 2 and recipe.epochs >= 10
+
+
+def test_few_label_split_draws_per_intent_and_keeps_the_rest_as_transfer():
+    data = load_builtin()
+    labelled, transfer = few_label_split(data, per_intent=3, validation_per_intent=2, seed=1)
+    counts = np.bincount(labelled.train.labels, minlength=data.num_labels)
+    assert (counts == 3).all() and (np.bincount(labelled.validation.labels) == 2).all()
+    assert sorted(labelled.train.texts + transfer) == sorted(data.train.texts)  # a partition of train
+    assert labelled.test == data.test and labelled.name == "builtin-few3"
+    again, _ = few_label_split(data, 3, 2, seed=1)
+    other, _ = few_label_split(data, 3, 2, seed=2)
+    assert again.train.texts == labelled.train.texts != other.train.texts
+    with pytest.raises(ValueError, match=r"has \d+ training utterances; 1000 per intent"):
+        few_label_split(data, 1000, 2)
+    with pytest.raises(ValueError, match="must be >= 1"):
+        few_label_split(data, 0, 2)
+
+
+def test_pseudo_labels_and_per_example_results_match_one_example_at_a_time(small_teacher):
+    model, tok, data = small_teacher(8, 8, vocab_size=300, width=16)
+    texts = data.test.texts
+    split = T.pseudo_label(model, tok, texts, data.label_names)
+    one_by_one = [int(model(**tok(t, return_tensors="pt")).logits.argmax(-1)) for t in texts]
+    assert split.texts == texts and split.labels == one_by_one
+    flags = correct_predictions(model, skd.text_batches(data.test, tok, batch_size=5))
+    expected = [p == y for p, y in zip(one_by_one, data.test.labels, strict=True)]
+    assert flags.tolist() == expected and pack_flags(flags) == "".join("1" if e else "0" for e in expected)
+    assert skd.evaluate_accuracy(model, skd.text_batches(data.test, tok)) == pytest.approx(np.mean(expected))
+    with pytest.raises(ValueError, match="transfer set is empty"):
+        T.pseudo_label(model, tok, [], data.label_names)
+
+
+def comparison_of(flags: dict[str, np.ndarray]) -> skd.Comparison:
+    c = skd.Comparison()
+    for name, rows in flags.items():
+        for seed, row in enumerate(rows):
+            run = RunResult(name, seed, float(row.mean()), None, 0.0, test_correct=pack_flags(torch.tensor(row)))
+            c.add(skd.Variant(name, skd.DistillConfig()), run)
+    return c
+
+
+def test_paired_difference_matches_the_formula_for_paired_proportions():
+    rng = np.random.default_rng(0)
+    n = 4000
+    b = rng.random(n) < 0.7
+    a = b.copy()
+    flip = rng.random(n)
+    a[flip < 0.08] = True  # a fixes 8% of the examples...
+    a[(flip >= 0.08) & (flip < 0.11)] = False  # ...and breaks 3%
+    # the same flags for every seed: resampling seeds adds nothing, so the standard error is the
+    # textbook one of a paired difference of proportions, sd(a - b) / sqrt(n)
+    c = comparison_of({"a": np.stack([a] * 5), "b": np.stack([b] * 5)})
+    d = c.paired_difference("a", "b", n_boot=4000)
+    d_i = a.astype(float) - b.astype(float)
+    assert d["diff"] == pytest.approx(d_i.mean(), abs=1e-12)
+    assert d["se"] == pytest.approx(d_i.std(ddof=1) / np.sqrt(n), rel=0.1)
+    assert d["low"] < d["diff"] < d["high"] and d["low"] > 0 and d["seeds"] == [0, 1, 2, 3, 4]
+    assert d["detectable"] == pytest.approx(2.8 * d["se"])
+    same = c.paired_difference("b", "b")
+    assert same["diff"] == same["low"] == same["high"] == 0.0
+
+
+def test_paired_difference_widens_with_the_seed_spread():
+    rng = np.random.default_rng(1)
+    base = rng.random((5, 3000)) < 0.8
+    steady = comparison_of({"a": base, "b": base.copy()})
+    noisy_a = base.copy()
+    for s in range(5):  # seed s moves a by a different amount: a seed-level spread
+        noisy_a[s, : 60 * s] = True
+    noisy = comparison_of({"a": noisy_a, "b": base})
+    assert steady.paired_difference("a", "b")["high"] == 0.0
+    d = noisy.paired_difference("a", "b")
+    assert d["high"] - d["low"] > 0 and d["low"] <= d["diff"] <= d["high"]
+
+
+def test_paired_difference_needs_shared_seeds_with_results():
+    c = comparison_of({"a": np.ones((2, 10), bool)})
+    c.add(skd.Variant("b", skd.DistillConfig()), RunResult("b", 7, 1.0, None, 0.0))
+    with pytest.raises(ValueError, match="share no seed"):
+        c.paired_difference("a", "b")
+    with pytest.raises(KeyError, match="no variant 'z'"):
+        c.paired_difference("a", "z")
