@@ -86,7 +86,9 @@ def comparison_of(flags: dict[str, np.ndarray]) -> skd.Comparison:
     c = skd.Comparison()
     for name, rows in flags.items():
         for seed, row in enumerate(rows):
-            run = RunResult(name, seed, float(row.mean()), None, 0.0, test_correct=pack_flags(torch.tensor(row)))
+            run = RunResult(
+                name, seed, float(row.mean()), None, 0.0, test_correct=pack_flags(torch.tensor(row))
+            )
             c.add(skd.Variant(name, skd.DistillConfig()), run)
     return c
 
