@@ -20,6 +20,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from .baselines import tfidf_baseline
 from .config import DistillConfig, StudentConfig, TrainConfig
@@ -478,6 +479,7 @@ def run_comparison(
     seeds: Sequence[int] = (0, 1, 2),
     on_run: Callable[[RunResult], None] | None = None,
     workers: int = 1,
+    progress: bool = False,
 ) -> Comparison:
     """Train a fresh student for every variant and seed; return the Comparison.
 
@@ -493,6 +495,9 @@ def run_comparison(
     cores divided between them: small students use several cores poorly, so two
     one-thread runs finish sooner than two two-thread runs one after the other. A
     run's result depends only on its seed and on the number of threads it had.
+
+    ``progress`` shows a tqdm progress bar over the runs (off by default: the command
+    line prints a line per run through ``on_run`` instead, and prints nothing with ``--quiet``).
     """
     check_plan(variants, seeds)
     if not isinstance(workers, int) or workers < 1:
@@ -526,15 +531,20 @@ def run_comparison(
         sent = shared | {"teacher": (type(teacher), teacher.config, teacher.state_dict())}
         pool = context.Pool(workers, initializer=_worker_init, initargs=(sent, threads))
         runs = pool.imap(_run_one, tasks)  # results come back in the order of the plan
+    bar = tqdm(total=len(tasks), disable=not progress, desc="runs", unit="run")
     try:
-        for (variant, _), run in zip(tasks, runs, strict=True):
+        for (variant, seed), run in zip(tasks, runs, strict=True):
             comparison.add(variant, run)
+            bar.set_postfix_str(f"{variant.name}, seed {seed}", refresh=False)
+            bar.update()
             if on_run is not None:
                 on_run(run)
     except BaseException:
         if pool is not None:
             pool.terminate()
         raise
+    finally:
+        bar.close()
     if pool is not None:
         pool.close()
         pool.join()

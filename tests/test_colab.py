@@ -285,3 +285,55 @@ def test_the_wheel_ships_every_committed_result_and_notebooks_find_them_installe
         assert 'Path("..") / "benchmarks"' not in _code(notebook) and "skd.media.results_dir()" in _code(
             notebook
         )
+
+
+def test_the_rehearsals_fallback_messages_are_the_notebooks_own():
+    """tools/rehearsal_run.py fails on the notebooks' fallback messages, matched word for word: each
+    must still be printed by a notebook (a reworded message would pass the rehearsal unseen), and a
+    harmless line that merely says "cannot" or "instead" must not fail it."""
+    run = _tool("rehearsal_run")
+    code = _code("04") + _code("05") + _code("06")
+    for message in (*run.FALLBACKS[:-1], run.NO_SHARED_MAPPING):
+        assert message in code, message
+    assert "no mapping saved by notebook 04 here" in _code("05")
+    harmless = "20 points cannot follow this teacher's curve; the 3 most intense blocks instead"
+    assert not any(message in harmless for message in run.FALLBACKS)
+
+
+def test_the_long_loops_show_a_progress_bar_unless_told_quiet(monkeypatch, capsys):
+    """run_comparison's runs and the streamed intensity parts' batches: a tqdm bar with ``progress``,
+    nothing at all without it."""
+    from spectralkd_lite import compare
+    from spectralkd_lite.decomposition import stream_intensity_parts
+
+    def fake_run(task, shared=None):
+        variant, seed = task
+        return training.RunResult(variant.name, seed, 0.5, None, 0.0)
+
+    monkeypatch.setattr(compare, "_run_one", fake_run)
+    variants = skd.standard_variants(4, 2, [0.1, 0.3, 0.2, 0.4])[:2]
+    data = types.SimpleNamespace(test=[0] * 4)
+    student, train = skd.StudentConfig(2), skd.TrainConfig()
+    for progress in (False, True):
+        skd.run_comparison(None, None, data, variants, student, train, seeds=(0, 1), progress=progress)
+        err = capsys.readouterr().err
+        assert ("runs: 100%" in err and "4/4" in err) if progress else err == ""
+
+    model = _Blocks()
+    batches = [{"input_ids": torch.ones(2, 3, dtype=torch.long), "attention_mask": torch.ones(2, 3)}] * 3
+    for progress in (False, True):
+        stream_intensity_parts(model, batches, progress=progress)
+        err = capsys.readouterr().err
+        assert ("intensity parts" in err and "/3 " in err) if progress else err == ""  # cleared at the end
+
+
+class _Blocks(torch.nn.Module):
+    """A text model's interface at its smallest: three "blocks" of 4 channels, hidden_states out."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = torch.nn.Embedding(5, 4)
+
+    def forward(self, input_ids, attention_mask, output_hidden_states=True):
+        h = self.embed(input_ids)
+        return types.SimpleNamespace(hidden_states=(h, h, 2 * h, 3 * h))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from pathlib import Path
@@ -21,11 +20,17 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-# messages the notebooks print when they fall back to something other than what the user asked for
-FALLBACKS = re.compile(
-    r"not found|no committed|refused|does not fit|instead|no mapping saved|could not|cannot|Traceback",
-    re.IGNORECASE,
+# What the notebooks print when they fall back to something other than what the user asked for, word
+# for word (tests/test_colab.py checks that each is still in a notebook), and a traceback a cell caught.
+FALLBACKS = (
+    "no committed CLINC150 results at",  # 04 and 05: the shipped benchmark results are out of reach
+    "the committed results have no",  # 05: a section of them is missing
+    "refused: ",  # 05: notebook 04's mapping does not fit the student
+    "Traceback (most recent call last)",
 )
+# notebook 05 on its own (nothing shared) picks its mapping itself; after notebook 04 in the same
+# folder it must read the mapping 04 saved
+NO_SHARED_MAPPING = "no mapping saved by notebook 04 here"
 DEVICE_GUARD = """
 import torch as _torch
 
@@ -80,7 +85,7 @@ def main() -> int:
         flush=True,
     )
     args.out.mkdir(parents=True, exist_ok=True)
-    failed = []
+    failed, ran_04 = [], False
     for path in args.notebooks:
         nb = nbformat.read(path, as_version=4)
         nb.cells.insert(0, nbformat.v4.new_code_cell(DEVICE_GUARD))
@@ -93,11 +98,13 @@ def main() -> int:
             failed.append(f"{path.name}: {str(e).strip().splitlines()[-1] if str(e).strip() else e}")
         nbformat.write(nb, args.out / path.name)
         text = outputs_text(nb)
-        for match in FALLBACKS.finditer(text):
-            line = text[: match.start()].rsplit("\n", 1)[-1] + text[match.start() :].split("\n", 1)[0]
-            failed.append(f"{path.name}: fallback message: {line.strip()[:200]}")
+        wrong = FALLBACKS + ((NO_SHARED_MAPPING,) if ran_04 else ())
+        for line in text.splitlines():
+            if any(message in line for message in wrong):
+                failed.append(f"{path.name}: fallback message: {line.strip()[:200]}")
         print(f"{path.name}: {time.time() - start:.0f} s", flush=True)
         if path.name.startswith("04"):
+            ran_04 = True
             saved = Path("runs") / "mapping-full.json"
             mapping = json.loads(saved.read_text()) if saved.is_file() else {}
             from transformers import AutoConfig
