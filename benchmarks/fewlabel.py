@@ -32,7 +32,6 @@ sections of other teacher seeds already in the file.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import time
 from pathlib import Path
@@ -47,49 +46,17 @@ from _results import provenance, provenance_line
 
 import spectralkd_lite as skd
 from spectralkd_lite.compare import COMPARISON_CONFIG
-from spectralkd_lite.data import IntentData, IntentSplit, few_label_split, load_clinc150
-from spectralkd_lite.distill import make_student
+from spectralkd_lite.data import few_label_split, load_clinc150
 from spectralkd_lite.io import read_json, save_figure_atomic, write_json_atomic, write_text_atomic
 from spectralkd_lite.teacher import load_laptop_teacher, pseudo_label
-from spectralkd_lite.workflows import teacher_report
-
-LABELLED = "labelled only"
-PSEUDO = "pseudo-labels"
-KD = "logit KD"
-# (row a, row b): the differences the results state, each with its interval
-PAIRS = (
-    (PSEUDO, LABELLED),
-    (KD, LABELLED),
-    (KD, PSEUDO),
-    ("logit KD + MSE, uniform", KD),
-    ("logit KD + spectral, uniform", KD),
-    ("logit KD + spectral, uniform", "logit KD + MSE, uniform"),
-    ("logit KD + spectral, most intense", "logit KD + spectral, uniform"),
-    ("logit KD + spectral, least intense", "logit KD + spectral, uniform"),
-    ("logit KD + spectral, most intense", "logit KD + spectral, least intense"),
+from spectralkd_lite.transfer import (
+    LABELLED,
+    paired_lines,
+    pretrained_student,
+    run_few_label,
+    transfer_variants,
 )
-
-
-def transfer_variants(n_teacher: int, intensity: list[float]) -> list[skd.Variant]:
-    """The rows trained on labelled + transfer utterances (every one but ``labelled only``)."""
-    order = sorted(range(1, n_teacher + 1), key=lambda b: intensity[b - 1])
-    least, most = sorted(order[:2]), sorted(order[-2:])
-
-    def spectral(blocks: list[int]) -> skd.DistillConfig:
-        spec = ", ".join(f"{j}:{t}" for j, t in enumerate(blocks, start=1))
-        return dataclasses.replace(COMPARISON_CONFIG, mapping=skd.resolve(spec, n_teacher, 2))
-
-    uniform = skd.resolve("uniform", n_teacher, 2)
-    return [
-        skd.Variant(PSEUDO, skd.DistillConfig(alpha=0.0)),
-        skd.Variant(KD, skd.DistillConfig(alpha=COMPARISON_CONFIG.alpha)),
-        skd.Variant(
-            "logit KD + MSE, uniform", dataclasses.replace(COMPARISON_CONFIG, feature="mse", mapping=uniform)
-        ),
-        skd.Variant("logit KD + spectral, uniform", dataclasses.replace(COMPARISON_CONFIG, mapping=uniform)),
-        skd.Variant("logit KD + spectral, most intense", spectral(most)),
-        skd.Variant("logit KD + spectral, least intense", spectral(least)),
-    ]
+from spectralkd_lite.workflows import teacher_report
 
 
 def print_run(run: skd.RunResult) -> None:
@@ -98,24 +65,6 @@ def print_run(run: skd.RunResult) -> None:
         f"val {100 * (run.validation_accuracy or 0):.2f}% ({run.steps} steps, {run.train_seconds:.0f} s)",
         flush=True,
     )
-
-
-def verdict_lines(c: skd.Comparison) -> list[str]:
-    """Each pair's paired difference with its 95% interval, and what the design can detect."""
-    names = {r.name for r in c.runs}
-    lines = []
-    for a, b in PAIRS:
-        if a in names and b in names:
-            d = c.paired_difference(a, b)
-            sign = (
-                "higher" if d["low"] > 0 else "lower" if d["high"] < 0 else "no different (interval spans 0)"
-            )
-            lines.append(
-                f"- {a} - {b}: {100 * d['diff']:+.2f} points, 95% interval [{100 * d['low']:+.2f}, "
-                f"{100 * d['high']:+.2f}] ({sign}; smallest detectable difference {100 * d['detectable']:.2f} points, "
-                f"{len(d['seeds'])} paired seeds)."
-            )
-    return lines
 
 
 def plot_sections(sections: dict[str, skd.Comparison], path: Path, chance: float) -> None:
@@ -178,7 +127,7 @@ def write_results(out: Path, meta: dict, sections: dict[str, skd.Comparison], ex
                 f"({100 * best_plain:.2f}%), so this section {'is' if beats else 'is not'} a KD comparison."
             )
         md += ["", c.to_markdown(), ""]
-        md += verdict_lines(c)
+        md += paired_lines(c)
         md.append(f"- wall time of the section: {info['wall_seconds']:.0f} s.")
     write_json_atomic(
         out / "fewlabel.json",
@@ -255,22 +204,8 @@ def main() -> None:
     # the student's start: the pretrained encoder's blocks, saved once, loaded by every run with a fresh head
     donor, _ = load_laptop_teacher(labelled.label_names, seed=0)
     init_dir = Path(args.cache) / f"fewlabel-student-{'-'.join(map(str, init))}"
-    make_student(donor, skd.StudentConfig(len(init), init_from=init)).save_pretrained(init_dir)
-    tokenizer.save_pretrained(init_dir)
-    student = skd.StudentConfig.from_pretrained(init_dir, freeze_embeddings=True)
-
-    both = IntentData(
-        labelled.name + "+transfer",
-        IntentSplit(
-            labelled.train.texts + pseudo.texts, labelled.train.labels + pseudo.labels, labelled.label_names
-        ),
-        labelled.validation,
-        labelled.test,
-    )
-    n_teacher = teacher.config.num_hidden_layers
-    variants = [skd.Variant(LABELLED, skd.DistillConfig(alpha=0.0))] + transfer_variants(
-        n_teacher, report.intensity
-    )
+    student = pretrained_student(donor, tokenizer, init, init_dir)
+    variants = transfer_variants(teacher.config.num_hidden_layers, report.intensity)
     if args.rows != "all":
         wanted = [r.strip() for r in args.rows.split(";")]
         unknown = set(wanted) - {v.name for v in variants}
@@ -314,25 +249,10 @@ def main() -> None:
             if k != key:
                 sections[k] = skd.Comparison.from_dict(s, f"{path} section {k!r}")
                 extra[k] = s["setting"]
-    c = skd.Comparison()
-    c.add_reference("teacher", teacher_test)
-    c.add_reference("TF-IDF + linear", tfidf)
-    for v in variants:
-        print(f"\n## {v.name} ({len(seeds)} seeds)", flush=True)
-        on_labelled = v.name == LABELLED
-        c.extend(
-            skd.run_comparison(
-                teacher,
-                tokenizer,
-                labelled if on_labelled else both,
-                [v],
-                student,
-                dataclasses.replace(train, epochs=args.labelled_epochs if on_labelled else args.epochs),
-                seeds,
-                on_run=print_run,
-                workers=args.workers,
-            )
-        )
+
+    def save(c: skd.Comparison) -> None:
+        """After every row, so that an interrupted run leaves the rows it finished."""
+        c.references = {"teacher": teacher_test, "TF-IDF + linear": tfidf}
         c.meta.update({"test_examples": len(labelled.test), "seeds": seeds})
         sections[key] = c
         extra[key] = {
@@ -348,10 +268,24 @@ def main() -> None:
             "commit": meta["commit"],
             "date": meta["date"],
         }
-        # after every row, so that an interrupted run leaves the rows it finished
         write_results(out, meta, dict(sorted(sections.items())), extra)
+
+    c = run_few_label(
+        teacher,
+        tokenizer,
+        labelled,
+        pseudo,
+        variants,
+        student,
+        train,
+        seeds,
+        labelled_epochs=args.labelled_epochs,
+        on_run=print_run,
+        on_row=save,
+        workers=args.workers,
+    )
     print(c.to_markdown(), flush=True)
-    print("\n".join(verdict_lines(c)), flush=True)
+    print("\n".join(paired_lines(c)), flush=True)
     print(f"wrote {out}/fewlabel.json, .md, .png; total {time.time() - start:.0f} s", flush=True)
 
 

@@ -13,16 +13,25 @@ from transformers import AutoModel, AutoTokenizer
 
 from .analysis import analyze
 from .baselines import tfidf_baseline
-from .compare import run_comparison, standard_variants
 from .config import StudentConfig, TrainConfig
-from .data import IntentData, load_intents
+from .data import IntentData, few_label_split, load_intents
 from .io import ensure_writable_dir, save_figure_atomic
 from .mapping import LayerMapping, resolve
 from .plots import plot_intensity, plot_spectra
 from .profiles import choose_profile, profile_reason
 from .report import SpectralReport
-from .teacher import FULL_STUDENTS, get_teacher, load_teacher, teacher_data
+from .teacher import (
+    FULL_STUDENTS,
+    build_teacher,
+    get_teacher,
+    load_teacher,
+    pseudo_label,
+    recipe_for,
+    teacher_data,
+)
 from .text import text_batches
+from .training import RunResult, evaluate_accuracy
+from .transfer import KD, LABELLED, PSEUDO, paired_lines, pretrained_student, run_few_label, transfer_variants
 
 # The demo's students by profile: few epochs, so that the demo stays a few minutes on a CPU;
 # tiny students learn from scratch-trained teachers and take a larger learning rate.
@@ -122,6 +131,21 @@ def cut_student(n_teacher: int, n_student_blocks: int) -> StudentConfig:
     return StudentConfig(n_student_blocks, init_from=init, freeze_embeddings=True)
 
 
+# The demo's few-label setting by profile: (labelled, validation) utterances per intent, and how its
+# students train: to convergence (early stopping on the few validation utterances), at most ``epochs``
+# passes over labelled + transfer utterances (the labelled-only row: FEW_LABEL_EPOCHS_ALONE).
+FEW_LABELS = {"tiny": (5, 5), "laptop": (5, 5), "full": (10, 5)}
+FEW_LABEL_TRAIN = {
+    "tiny": TrainConfig(epochs=10, lr=3e-3, batch_size=64, early_stopping=2, cache_teacher=True),
+    "laptop": TrainConfig(epochs=10, lr=5e-4, batch_size=64, early_stopping=2, cache_teacher=True),
+    "full": TrainConfig(
+        epochs=6, lr=3e-5, warmup_ratio=0.06, mixed_precision=True, early_stopping=2, cache_teacher=True
+    ),
+}
+FEW_LABEL_EPOCHS_ALONE = 40
+DEMO_ROWS = (LABELLED, PSEUDO, KD, "logit KD + spectral, uniform", "logit KD + spectral, most intense")
+
+
 def demo(
     out_dir: str | os.PathLike = "runs/demo",
     *,
@@ -133,35 +157,47 @@ def demo(
     teacher_path: str | os.PathLike | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """The README's main job: the profile's teacher on the built-in intents, its spectral report and
-    recommended blocks, and a distillation comparison over ``seeds`` beside TF-IDF and the teacher.
+    """The README's main job: distillation where it earns its keep, a few labels and a transfer set.
 
-    The teacher comes from ``get_teacher`` (trained once, cached under runs/ and shared with
-    the notebooks). Students of ``n_student_blocks`` blocks start from the uniform teacher
-    blocks (embeddings copied and frozen) and are trained with ``student_train`` (default:
-    ``DEMO_STUDENT_TRAIN[profile]``) for: no KD, logit KD, logit KD + hidden MSE (uniform),
-    logit KD + spectral (uniform), logit KD + spectral (the recommended blocks).
-    ``teacher_overrides`` go to the teacher recipe (e.g. ``{"epochs": 1}``); ``teacher_path``
-    is a teacher folder of your own, fine-tuned on the same intents, used instead. ``log`` receives
-    each line of the story (the command line passes ``print``); everything is written to ``out_dir``.
+    The profile's data (the built-in intents; full: CLINC150) keeps ``FEW_LABELS[profile]``
+    labelled and validation utterances per intent; the other training utterances lose their
+    labels and become the transfer set. The teacher (``get_teacher``, cached under runs/) is
+    fine-tuned on the labelled utterances only, to convergence; its spectral report recommends
+    blocks; it labels the transfer set. Students of ``n_student_blocks`` blocks start from the
+    *pretrained* encoder's lowest blocks (tiny: a fresh random model), and every row of
+    ``DEMO_ROWS`` trains over ``seeds``: labelled only, pseudo-labels, logit KD, + spectral on the
+    uniform and on the most intense blocks (``student_train``, default ``FEW_LABEL_TRAIN[profile]``).
+    ``teacher_overrides`` go to the teacher recipe; ``teacher_path`` is a teacher folder of your own
+    (it may have seen more labels than the setting allows: the log says so). ``log`` receives each
+    line, one per trained run too (the command line passes ``print``); files go to ``out_dir``.
     """
     say = log or (lambda _line: None)
     name = choose_profile(profile)
     say(f"profile: {name} ({profile_reason(name, profile)})")
     out = ensure_writable_dir(out_dir)
     data = teacher_data(name)
+    per_intent, per_intent_val = FEW_LABELS[name]
+    labelled, transfer = few_label_split(data, per_intent, per_intent_val, seed=0)
     say(
-        f"data: {data.name}, {data.num_labels} intents, {len(data.train)} train / {len(data.validation)} validation / {len(data.test)} test"
+        f"data: {data.name}, {data.num_labels} intents: {len(labelled.train)} labelled utterances ({per_intent} per "
+        f"intent), {len(transfer)} more without labels (the transfer set), {len(labelled.validation)} validation "
+        f"({per_intent_val} per intent), {len(labelled.test)} test"
     )
-    tfidf = tfidf_baseline(data)
+    tfidf = tfidf_baseline(labelled)
     if teacher_path is not None:
-        model, tokenizer, info = load_teacher(teacher_path, data)
-        how = f"from {teacher_path}"
+        model, tokenizer, info = load_teacher(teacher_path, labelled)
+        how = f"from {teacher_path}; it may have seen more than the {len(labelled.train)} labelled utterances"
     else:
-        model, tokenizer, info = get_teacher(name, data, **(teacher_overrides or {}))
+        model, tokenizer, info = get_teacher(name, labelled, **(teacher_overrides or {}))
+        epochs = info.get("epochs_trained")
         how = "from the cache" if info["cached"] else f"fine-tuned in {info['train_seconds']:.0f} s"
-    say(f"teacher: {info['base_model']}, {info['n_blocks']} blocks x {info['width']} channels ({how})")
-    report = teacher_report(model, tokenizer, data)
+        how += f", {epochs} epochs to converge" if epochs else ""
+    teacher_acc = evaluate_accuracy(model, text_batches(labelled.test, tokenizer))
+    say(
+        f"teacher: {info['base_model']}, {info['n_blocks']} blocks x {info['width']} channels ({how}): "
+        f"{100 * teacher_acc:.2f}% test; TF-IDF + linear on the same labels {100 * tfidf['test_accuracy']:.2f}%"
+    )
+    report = teacher_report(model, tokenizer, labelled)
     mappings = recommend(report, n_student_blocks)
     top = mappings["top"].teacher_blocks
     paths = write_report_files(report, out, highlight=top)
@@ -171,29 +207,72 @@ def demo(
     say(
         f"\nrecommended teacher blocks for a {n_student_blocks}-block student (top {len(top)} by intensity): {top}"
     )
+    pseudo = pseudo_label(model, tokenizer, transfer, labelled.label_names)
+    truth = dict(zip(data.train.texts, data.train.labels, strict=True))
+    right = sum(truth[t] == y for t, y in zip(pseudo.texts, pseudo.labels, strict=True)) / len(pseudo)
+    say(f"the teacher labels the transfer set: {100 * right:.1f}% of its labels are right")
+    donor = starting_encoder(name, labelled, model)
+    blocks = list(range(1, n_student_blocks + 1))
+    student = pretrained_student(donor, tokenizer, blocks, out / "student-init")
     n_teacher = report.num_layers
-    variants = standard_variants(n_teacher, n_student_blocks, report, blog_rows=False)
-    student = cut_student(n_teacher, n_student_blocks)
-    init = student.init_from
-    train = student_train or DEMO_STUDENT_TRAIN[name]
+    variants = [
+        v for v in transfer_variants(n_teacher, report.intensity, n_student_blocks) if v.name in DEMO_ROWS
+    ]
+    train = student_train or FEW_LABEL_TRAIN[name]
+    start = "pretrained" if name != "tiny" else "freshly initialised"
     say(
-        f"\ndistilling into {n_student_blocks}-block students initialised from teacher blocks {list(init)} "
-        f"({train.epochs:g} epochs at lr {train.lr:g}, seeds {', '.join(map(str, seeds))}) ..."
+        f"\n{len(variants)} rows x {len(seeds)} seeds: {n_student_blocks}-block students from the {start} "
+        f"encoder's blocks {blocks}, trained to convergence (early stopping on validation, at most "
+        f"{train.epochs:g} epochs; labelled only: {FEW_LABEL_EPOCHS_ALONE})"
     )
-    comparison = run_comparison(model, tokenizer, data, variants, student, train, seeds=seeds)
-    comparison.add_reference("teacher", info["test_accuracy"])
+    done = [0]
+
+    def on_run(run: RunResult) -> None:
+        done[0] += 1
+        say(
+            f"  [{done[0]}/{len(variants) * len(seeds)}] {run.name}, seed {run.seed}: "
+            f"{100 * run.test_accuracy:.2f}% ({run.steps} steps, {run.train_seconds:.0f} s)"
+        )
+
+    comparison = run_few_label(
+        model,
+        tokenizer,
+        labelled,
+        pseudo,
+        variants,
+        student,
+        train,
+        seeds,
+        labelled_epochs=FEW_LABEL_EPOCHS_ALONE,
+        on_run=on_run,
+    )
+    comparison.add_reference("teacher", teacher_acc)
     comparison.add_reference("TF-IDF + linear", tfidf["test_accuracy"])
     paths.update({f"comparison_{k}": v for k, v in comparison.save(out / "comparison").items()})
     say("\n" + comparison.to_markdown())
-    best = comparison.best()
-    other = "logit KD" if best["variant"] == "no KD" else "no KD"
+    say("\n" + "\n".join(paired_lines(comparison)))
+    kd = comparison.paired_difference(KD, LABELLED)
+    spectral = comparison.paired_difference(
+        "logit KD + spectral, most intense", "logit KD + spectral, uniform"
+    )
     say(
-        f"\nbest student: {best['variant']}, {100 * best['mean']:.2f}% "
-        f"({100 * best['mean'] / info['test_accuracy']:.1f}% of the teacher); "
-        + comparison.compare(best["variant"], other)
+        f"\nin one line: with {per_intent} labels per intent, logit KD on the transfer set moved the student "
+        f"{100 * kd['diff']:+.2f} points from labelled only (95% interval {100 * kd['low']:+.2f} to "
+        f"{100 * kd['high']:+.2f}); the most intense teacher blocks instead of the uniform ones moved it "
+        f"{100 * spectral['diff']:+.2f} points ({100 * spectral['low']:+.2f} to {100 * spectral['high']:+.2f})."
     )
     say(f"\nwrote {', '.join(str(p) for p in paths.values())}, {out / 'mapping.json'}")
     return {"report": report, "teacher": info, "mappings": mappings, "paths": paths, "comparison": comparison}
+
+
+def starting_encoder(profile: str, data: IntentData, teacher: Any) -> Any:
+    """Where a few-label student starts: the profile's pretrained encoder with a fresh head
+    (laptop: all-MiniLM-L6-v2, full: roberta-large), not the fine-tuned teacher; tiny has no
+    pretrained encoder, so a freshly initialised model of the teacher's shape."""
+    if profile == "tiny":
+        return type(teacher)(teacher.config)
+    model, _ = build_teacher(profile, data, recipe_for(profile, data))
+    return model
 
 
 def teacher_report(model: Any, tokenizer: Any, data: IntentData, progress: bool = False) -> SpectralReport:

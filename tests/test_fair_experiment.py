@@ -99,8 +99,8 @@ def test_paired_difference_matches_the_formula_for_paired_proportions():
     b = rng.random(n) < 0.7
     a = b.copy()
     flip = rng.random(n)
-    a[flip < 0.08] = True  # a fixes 8% of the examples...
-    a[(flip >= 0.08) & (flip < 0.11)] = False  # ...and breaks 3%
+    a[flip < 0.08] = True  # a fixes the wrong ones among 8% of the examples (2.4% of all)...
+    a[(flip >= 0.08) & (flip < 0.09)] = False  # ...and breaks the right ones among 1% (0.7%)
     # the same flags for every seed: resampling seeds adds nothing, so the standard error is the
     # textbook one of a paired difference of proportions, sd(a - b) / sqrt(n)
     c = comparison_of({"a": np.stack([a] * 5), "b": np.stack([b] * 5)})
@@ -134,3 +134,57 @@ def test_paired_difference_needs_shared_seeds_with_results():
         c.paired_difference("a", "b")
     with pytest.raises(KeyError, match="no variant 'z'"):
         c.paired_difference("a", "z")
+
+
+def test_transfer_rows_align_the_hottest_and_coolest_blocks_in_depth_order():
+    from spectralkd_lite.transfer import LABELLED, transfer_variants
+
+    intensity = [0.5, 0.9, 0.1, 0.7, 0.3, 0.8]
+    rows = {v.name: v for v in transfer_variants(6, intensity, n_student=2)}
+    order = np.argsort(intensity) + 1  # block numbers, coolest first
+    most = rows["logit KD + spectral, most intense"].config.mapping
+    least = rows["logit KD + spectral, least intense"].config.mapping
+    assert most.teacher_blocks == sorted(order[-2:].tolist()) == [2, 6]
+    assert least.teacher_blocks == sorted(order[:2].tolist()) == [3, 5]
+    assert most.student_blocks == least.student_blocks == [1, 2]
+    assert (
+        list(rows)[0] == LABELLED and rows[LABELLED].config.alpha == 0 == rows["pseudo-labels"].config.alpha
+    )
+    assert rows["logit KD"].config.alpha == 0.9 and not rows["logit KD"].config.uses_features
+    with pytest.raises(ValueError, match="5 values for a teacher of 6 blocks"):
+        transfer_variants(6, intensity[:5])
+
+
+def test_a_few_label_comparison_trains_each_row_on_its_data(small_teacher, tmp_path):
+    from spectralkd_lite.transfer import pretrained_student, run_few_label, transfer_variants, with_transfer
+
+    model, tok, data = small_teacher(4, 8, vocab_size=300, width=16)
+    labelled, transfer = few_label_split(data, 2, 1, seed=0)
+    pseudo = T.pseudo_label(model, tok, transfer, data.label_names)
+    both = with_transfer(labelled, pseudo)
+    assert len(both.train) == len(labelled.train) + len(transfer) and both.validation == labelled.validation
+    student = pretrained_student(model, tok, [1, 2], tmp_path / "init")
+    rows = transfer_variants(4, [0.1, 0.4, 0.3, 0.2])[:3]  # labelled only, pseudo-labels, logit KD
+    train = skd.TrainConfig(epochs=1, batch_size=64, early_stopping=1)
+    seen = []
+    c = run_few_label(
+        model,
+        tok,
+        labelled,
+        pseudo,
+        rows,
+        student,
+        train,
+        [0],
+        labelled_epochs=2,
+        on_row=lambda c: seen.append(len(c.runs)),
+    )
+    assert seen == [1, 2, 3] and [r.name for r in c.runs] == [v.name for v in rows]
+    steps = {r.name: r.steps for r in c.runs}
+    # labelled only: 48 utterances, one batch an epoch, 2 epochs; the others: labelled + transfer, one epoch
+    assert steps["labelled only"] == 2 and steps["pseudo-labels"] == steps["logit KD"] == -(
+        -len(both.train) // 64
+    )
+    assert c.meta["epochs_by_row"] == {"labelled only": 2, "pseudo-labels": 1, "logit KD": 1}
+    with pytest.raises(ValueError, match="give train.early_stopping"):
+        run_few_label(model, tok, labelled, pseudo, rows, student, skd.TrainConfig(), [0], labelled_epochs=1)

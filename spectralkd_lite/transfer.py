@@ -1,0 +1,173 @@
+"""Few labels and a transfer set: the setting where knowledge distillation earns its keep.
+
+A few labelled utterances per intent train the teacher (to convergence, early stopping
+on a validation set no larger than the labelled one); the rest of the training texts,
+without labels, form a transfer set the teacher labels. Students start from a
+*pretrained*, not fine-tuned, encoder's blocks (what a practitioner has, as in Patient
+KD and DistilBERT), so the teacher's fine-tuned blocks cannot simply be copied. Rows::
+
+    labelled only      CE on the labelled utterances
+    pseudo-labels      CE on labelled + transfer, the transfer labelled by the teacher's top-1
+    logit KD           the same data, (1 - alpha) CE + alpha T^2 KL(teacher || student)
+    + feature terms    logit KD + beta * normalised MSE / spectral loss on chosen blocks
+
+Used by ``benchmarks/fewlabel.py`` (CLINC150) and the demo (the built-in intents).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .compare import COMPARISON_CONFIG, Comparison, Variant, run_comparison
+from .config import DistillConfig, StudentConfig, TrainConfig
+from .data import IntentData, IntentSplit
+from .distill import make_student
+from .mapping import resolve
+from .teacher import quiet_transformers
+from .training import RunResult
+
+LABELLED = "labelled only"
+PSEUDO = "pseudo-labels"
+KD = "logit KD"
+
+# (row a, row b): the differences a few-label comparison states, each with its paired interval
+PAIRS: tuple[tuple[str, str], ...] = (
+    (PSEUDO, LABELLED),
+    (KD, LABELLED),
+    (KD, PSEUDO),
+    ("logit KD + MSE, uniform", KD),
+    ("logit KD + spectral, uniform", KD),
+    ("logit KD + spectral, uniform", "logit KD + MSE, uniform"),
+    ("logit KD + spectral, most intense", "logit KD + spectral, uniform"),
+    ("logit KD + spectral, least intense", "logit KD + spectral, uniform"),
+    ("logit KD + spectral, most intense", "logit KD + spectral, least intense"),
+)
+
+
+def transfer_variants(
+    n_teacher: int, intensity: Sequence[float], n_student: int = 2, config: DistillConfig = COMPARISON_CONFIG
+) -> list[Variant]:
+    """The rows of a few-label comparison, ``labelled only`` first.
+
+    ``intensity``: the teacher blocks' spectral intensity (block 1 first); the
+    ``most intense`` and ``least intense`` rows align the ``n_student`` hottest and
+    coolest teacher blocks, in depth order, one to one. ``config``: alpha, beta and
+    the feature loss of the feature rows (the comparison's default: alpha 0.9,
+    spectral_tokens at beta 2 on normalised terms).
+    """
+    if len(intensity) != n_teacher:
+        raise ValueError(f"intensity has {len(intensity)} values for a teacher of {n_teacher} blocks")
+    order = sorted(range(1, n_teacher + 1), key=lambda b: intensity[b - 1])
+
+    def one_to_one(blocks: list[int]) -> DistillConfig:
+        spec = ", ".join(f"{j}:{t}" for j, t in enumerate(sorted(blocks), start=1))
+        return dataclasses.replace(config, mapping=resolve(spec, n_teacher, n_student))
+
+    uniform = resolve("uniform", n_teacher, n_student)
+    return [
+        Variant(LABELLED, DistillConfig(alpha=0.0)),
+        Variant(PSEUDO, DistillConfig(alpha=0.0)),
+        Variant(KD, DistillConfig(alpha=config.alpha, temperature=config.temperature)),
+        Variant("logit KD + MSE, uniform", dataclasses.replace(config, feature="mse", mapping=uniform)),
+        Variant("logit KD + spectral, uniform", dataclasses.replace(config, mapping=uniform)),
+        Variant("logit KD + spectral, most intense", one_to_one(order[-n_student:])),
+        Variant("logit KD + spectral, least intense", one_to_one(order[:n_student])),
+    ]
+
+
+def with_transfer(labelled: IntentData, pseudo: IntentSplit) -> IntentData:
+    """``labelled`` whose training split also holds the teacher-labelled transfer utterances."""
+    train = IntentSplit(
+        labelled.train.texts + pseudo.texts, labelled.train.labels + pseudo.labels, labelled.label_names
+    )
+    return IntentData(labelled.name + "+transfer", train, labelled.validation, labelled.test)
+
+
+def pretrained_student(
+    pretrained: Any, tokenizer: Any, blocks: Sequence[int], folder: str | Path
+) -> StudentConfig:
+    """A student of ``len(blocks)`` blocks cut from a *pretrained* classifier (not the fine-tuned teacher).
+
+    The blocks (numbered 1..N) and the embeddings are copied, saved with ``tokenizer``
+    to ``folder`` (save_pretrained), and returned as a StudentConfig that loads them with
+    a fresh head per seed, embeddings frozen, so every row starts from the same weights.
+    """
+    model = make_student(pretrained, StudentConfig(len(blocks), init_from=tuple(blocks)))
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return StudentConfig.from_pretrained(folder, freeze_embeddings=True)
+
+
+def run_few_label(
+    teacher: Any,
+    tokenizer: Any,
+    labelled: IntentData,
+    pseudo: IntentSplit,
+    variants: Sequence[Variant],
+    student: StudentConfig,
+    train: TrainConfig,
+    seeds: Sequence[int],
+    *,
+    labelled_epochs: float,
+    on_run: Callable[[RunResult], None] | None = None,
+    on_row: Callable[[Comparison], None] | None = None,
+    workers: int = 1,
+) -> Comparison:
+    """Train every row of a few-label comparison over ``seeds``; return the Comparison.
+
+    ``labelled only`` trains on ``labelled`` for at most ``labelled_epochs``; every
+    other row on ``labelled`` + ``pseudo`` (``with_transfer``) for at most
+    ``train.epochs``; all stop early on ``labelled.validation`` (``train.early_stopping``)
+    and start from ``student``. ``on_row`` is called with the comparison so far after
+    each row (to save partial results).
+    """
+    if train.early_stopping is None:
+        raise ValueError("a few-label comparison trains to convergence: give train.early_stopping (patience)")
+    both = with_transfer(labelled, pseudo)
+    comparison = Comparison()
+    for variant in variants:
+        alone = variant.name == LABELLED
+        epochs = labelled_epochs if alone else train.epochs
+        with quiet_transformers():  # the library does not print: no loading or saving bars
+            row = run_comparison(
+                teacher,
+                tokenizer,
+                labelled if alone else both,
+                [variant],
+                student,
+                dataclasses.replace(train, epochs=epochs),
+                seeds,
+                on_run=on_run,
+                workers=workers,
+            )
+        comparison.extend(row)
+        comparison.meta.update(row.meta)
+        comparison.meta["epochs_by_row"] = {**comparison.meta.get("epochs_by_row", {}), variant.name: epochs}
+        if on_row is not None:
+            on_row(comparison)
+    return comparison
+
+
+def paired_lines(comparison: Comparison, pairs: Sequence[tuple[str, str]] = PAIRS) -> list[str]:
+    """Markdown bullets: each pair's paired difference with its 95% interval and the smallest
+    difference the design detects (``Comparison.paired_difference``), for the pairs present."""
+    names = {r.name for r in comparison.runs}
+    lines = []
+    for a, b in pairs:
+        if a in names and b in names:
+            d = comparison.paired_difference(a, b)
+            if d["low"] > 0:
+                verdict = "higher"
+            elif d["high"] < 0:
+                verdict = "lower"
+            else:
+                verdict = "no difference shown: the interval spans 0"
+            lines.append(
+                f"- {a} - {b}: {100 * d['diff']:+.2f} points, 95% interval [{100 * d['low']:+.2f}, "
+                f"{100 * d['high']:+.2f}] ({verdict}; smallest detectable difference "
+                f"{100 * d['detectable']:.2f} points over {len(d['seeds'])} paired seeds)."
+            )
+    return lines
