@@ -26,6 +26,7 @@ import matplotlib.pyplot as plt
 import torch
 from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModelForSequenceClassification
+from transformers.utils import logging as hf_logging
 
 from . import __version__
 from .compare import reference_accuracies, run_comparison, standard_variants
@@ -39,7 +40,7 @@ from .config import (
 )
 from .data import load_intents
 from .distill import distill
-from .io import ensure_writable_dir, folder_lock, save_figure_atomic, write_json_atomic
+from .io import ensure_writable_dir, folder_lock, plain_file_mode, save_figure_atomic, write_json_atomic
 from .losses import MIN_TEMPERATURE
 from .mapping import parse_blocks, resolve
 from .plots import plot_similarity
@@ -60,7 +61,7 @@ from .teacher import (
 from .text import check_text_model, check_tokenizer_files
 from .training import RunResult, check_model_files
 from .workflows import (
-    DEMO_STUDENT_TRAIN,
+    FEW_LABEL_TRAIN,
     analyze_text_model,
     demo,
     teacher_report,
@@ -204,7 +205,7 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     train = None
     if args.student_epochs is not None:
         profile = choose_profile(args.profile)
-        train = dataclasses.replace(DEMO_STUDENT_TRAIN[profile], epochs=args.student_epochs)
+        train = dataclasses.replace(FEW_LABEL_TRAIN[profile], epochs=args.student_epochs)
     demo(
         _claim_out(args),
         profile=args.profile,
@@ -762,9 +763,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    bars = hf_logging.is_progress_bar_enabled()
+    if getattr(args, "quiet", False):  # also the model-loading and shard-writing bars of transformers
+        hf_logging.disable_progress_bar()
     try:
         with contextlib.ExitStack() as args.exit_stack:
             args.func(args)
+            if args.command in ("distill", "train-teacher"):
+                _plain_weights_mode(Path(args.out))
     except USER_ERRORS as e:
         print(f"spectralkd-lite {args.command}: error: {_first_line(e)}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -780,7 +786,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL_ERROR
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     return 0
+
+
+def _plain_weights_mode(out: Path) -> None:
+    """safetensors writes the weights 0600: give them the mode of the run's other outputs."""
+    for weights in out.glob("*.safetensors"):
+        weights.chmod(plain_file_mode())
 
 
 def _first_line(error: BaseException) -> str:
