@@ -37,7 +37,7 @@ from .losses import ChannelProjection, distillation_loss, feature_loss
 from .mapping import LayerMapping
 from .memory import CACHE_BUDGET_BYTES
 from .teacher import quiet_transformers
-from .text import text_batches, train_and_score, trainer_inputs
+from .text import save_trained, text_batches, train_and_score, trainer_inputs
 from .training import LinkedTeacher, RunResult, TeacherCache, check_model_files, to_device
 
 # The learned channel projections of a run, saved beside the student and in each checkpoint.
@@ -544,8 +544,7 @@ def distill(
         )
         scores = train_and_score(trainer, tokenizer, data, train)
         if out_dir is not None:
-            folder.mkdir(parents=True, exist_ok=True)
-            trainer.save_model(str(folder))
+            save_trained(trainer, folder, train)
     finally:
         if scratch is not None:
             scratch.cleanup()

@@ -9,6 +9,7 @@ that loads ``roberta-large`` from the hub in the ``full`` profile.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -255,6 +256,18 @@ def train_and_score(trainer: Any, tokenizer: Any, data: IntentData, train: Train
     }
 
 
+def save_trained(trainer: Any, out_dir: str | os.PathLike, train: TrainConfig) -> None:
+    """Save the trained model (and tokenizer) to ``out_dir``; drop the epoch checkpoints early
+    stopping wrote there (optimiser state included, several times the model's size) unless
+    ``train.checkpoints`` asked to keep them."""
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    trainer.save_model(str(folder))
+    if not train.checkpoints:
+        for checkpoint in folder.glob("checkpoint-*"):
+            shutil.rmtree(checkpoint, ignore_errors=True)
+
+
 def resume_checkpoint(out_dir: str | os.PathLike, resume: bool | str) -> str | None:
     """The checkpoint folder a run resumes from (None: start afresh), checked to be readable.
 
@@ -285,8 +298,7 @@ def train_classifier(
         **trainer_inputs(model, tokenizer, data.train, train, out_dir, validation=data.validation)
     )
     scores = train_and_score(trainer, tokenizer, data, train)
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    trainer.save_model(str(out_dir))
+    save_trained(trainer, out_dir, train)
     curve = [h["eval_accuracy"] for h in scores["log"] if "eval_accuracy" in h]
     return {**{k: v for k, v in scores.items() if k != "log"}, "validation_curve": curve}
 

@@ -111,22 +111,25 @@ def run_few_label(
     train: TrainConfig,
     seeds: Sequence[int],
     *,
-    labelled_epochs: float,
+    labelled_epochs: float | None = None,
     on_run: Callable[[RunResult], None] | None = None,
     on_row: Callable[[Comparison], None] | None = None,
     workers: int = 1,
 ) -> Comparison:
     """Train every row of a few-label comparison over ``seeds``; return the Comparison.
 
-    ``labelled only`` trains on ``labelled`` for at most ``labelled_epochs``; every
-    other row on ``labelled`` + ``pseudo`` (``with_transfer``) for at most
-    ``train.epochs``; all stop early on ``labelled.validation`` (``train.early_stopping``)
+    ``labelled only`` trains on ``labelled`` for at most ``labelled_epochs`` (None: as
+    many optimiser steps as the other rows at most, ``train.epochs`` x (labelled +
+    transfer) / labelled); every other row on ``labelled`` + ``pseudo``
+    (``with_transfer``) for at most ``train.epochs``; all stop early on ``labelled.validation`` (``train.early_stopping``)
     and start from ``student``. ``on_row`` is called with the comparison so far after
     each row (to save partial results).
     """
     if train.early_stopping is None:
         raise ValueError("a few-label comparison trains to convergence: give train.early_stopping (patience)")
     both = with_transfer(labelled, pseudo)
+    if labelled_epochs is None:
+        labelled_epochs = train.epochs * len(both.train) / len(labelled.train)
     comparison = Comparison()
     for variant in variants:
         alone = variant.name == LABELLED
