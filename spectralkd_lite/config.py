@@ -194,7 +194,9 @@ class StudentConfig:
         if self.init_from is not None:
             given = self.init_from
             blocks = tuple(given) if isinstance(given, (list, tuple, range)) else ()
-            if not blocks or not all(isinstance(b, Integral) and not isinstance(b, bool) and b >= 1 for b in blocks):
+            if not blocks or not all(
+                isinstance(b, Integral) and not isinstance(b, bool) and b >= 1 for b in blocks
+            ):
                 raise ValueError(
                     f"init_from must be a list of teacher block numbers >= 1, one per student block, "
                     f"e.g. (2, 4), got {given!r}"

@@ -326,7 +326,9 @@ def spectral_loss_channels(student: Tensor, teacher: Tensor, mask: Tensor | None
         fs = torch.view_as_real(torch.fft.rfft(student.float(), dim=-1, norm="ortho"))
         ft = torch.view_as_real(torch.fft.rfft(teacher.float(), dim=-1, norm="ortho"))
         loss = _masked_token_mean((fs - ft).square(), m)
-    return _finite(loss, "spectral_loss_channels", **{"student features": student, "teacher features": teacher})
+    return _finite(
+        loss, "spectral_loss_channels", **{"student features": student, "teacher features": teacher}
+    )
 
 
 def magnitude_loss(
@@ -522,7 +524,11 @@ def logit_kd(student_logits: Tensor, teacher_logits: Tensor, temperature: float 
         log_p_s = F.log_softmax(student_logits.float() / temperature, dim=-1)
         log_p_t = F.log_softmax(teacher_logits.float() / temperature, dim=-1)
         kl = F.kl_div(log_p_s, log_p_t, reduction="batchmean", log_target=True)
-    return _finite(kl * temperature**2, "logit_kd", **{"student logits": student_logits, "teacher logits": teacher_logits})
+    return _finite(
+        kl * temperature**2,
+        "logit_kd",
+        **{"student logits": student_logits, "teacher logits": teacher_logits},
+    )
 
 
 def classification_loss(logits: Tensor, labels: Tensor, label_smoothing: float = 0.1) -> Tensor:
