@@ -126,6 +126,9 @@ def write_models(hf_home: Path) -> dict[str, Path]:
     """``roberta-large`` and ``roberta-base`` stand-ins in the hub cache; returns their snapshots."""
     import torch
     from transformers import RobertaConfig, RobertaForMaskedLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # no "Writing model shards" bar per stand-in
 
     from spectralkd_lite.text import train_bpe_tokenizer
 

@@ -6,7 +6,8 @@ Run by the rehearsal's own virtual environment from a scratch folder. Before the
 ``spectralkd_lite`` is the installed wheel (not the checkout). Each notebook runs in that folder with a
 hidden first cell that makes every module check, before it runs, that each tensor handed to it lies on
 the device of its parameters. It fails on a cell error, on any fallback message in an output, and, after
-notebook 04, on a saved mapping whose depth is not notebook 05's student's.
+notebook 04, on a saved mapping whose depth is not notebook 05's student's. Notebook 05 run before 04
+must say that it found no mapping of notebook 04 (it ran on its own); run after 04, it must read it.
 """
 
 from __future__ import annotations
@@ -102,6 +103,8 @@ def main() -> int:
         for line in text.splitlines():
             if any(message in line for message in wrong):
                 failed.append(f"{path.name}: fallback message: {line.strip()[:200]}")
+        if path.name.startswith("05") and not ran_04 and NO_SHARED_MAPPING not in text:
+            failed.append(f"{path.name}: ran before notebook 04 but did not pick its own mapping")
         print(f"{path.name}: {time.time() - start:.0f} s", flush=True)
         if path.name.startswith("04"):
             ran_04 = True
