@@ -128,7 +128,12 @@ def write_results(out: Path, meta: dict, sections: dict[str, skd.Comparison], ex
             )
         md += ["", c.to_markdown(), ""]
         md += paired_lines(c)
-        md.append(f"- wall time of the section: {info['wall_seconds']:.0f} s.")
+        md.append(f"- wall time of the section's last command: {info['wall_seconds']:.0f} s.")
+        by_command: dict[str, list[str]] = {}
+        for row, command in info.get("row_commands", {}).items():
+            by_command.setdefault(command, []).append(row)
+        for command, rows in by_command.items():
+            md.append(f"- `{command}` trained: {', '.join(rows)}.")
     write_json_atomic(
         out / "fewlabel.json",
         {"meta": meta, "sections": {k: {**c.to_dict(), "setting": extra[k]} for k, c in sections.items()}},
@@ -243,19 +248,40 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     sections, extra = {}, {}
     path = out / "fewlabel.json"
-    if path.exists():  # keep the sections of other teacher fine-tunings
+    kept = skd.Comparison()  # rows of this teacher trained by an earlier command, not trained again
+    row_commands: dict[str, str] = {}
+    if path.exists():  # keep the sections of other teacher fine-tunings, and this one's other rows
         earlier = read_json(path, "few-label results")
         for k, s in earlier["sections"].items():
+            old = skd.Comparison.from_dict(s, f"{path} section {k!r}")
             if k != key:
-                sections[k] = skd.Comparison.from_dict(s, f"{path} section {k!r}")
-                extra[k] = s["setting"]
+                sections[k], extra[k] = old, s["setting"]
+            elif s["setting"]["teacher_test"] == teacher_test:  # the same teacher: a run of other rows
+                training = {v.name for v in variants}
+                for r in old.runs:
+                    if r.name not in training:
+                        kept.add(old.variants[r.name], r)
+                row_commands = {
+                    name: cmd
+                    for name, cmd in s["setting"].get("row_commands", {}).items()
+                    if name not in training
+                }
+    order = [v.name for v in transfer_variants(teacher.config.num_hidden_layers, report.intensity)]
 
-    def save(c: skd.Comparison) -> None:
+    def save(new: skd.Comparison) -> None:
         """After every row, so that an interrupted run leaves the rows it finished."""
+        c = skd.Comparison()
+        for source in (kept, new):
+            for r in source.runs:
+                c.add(source.variants[r.name], r)
+        c.runs.sort(key=lambda r: (order.index(r.name), r.seed))
         c.references = {"teacher": teacher_test, "TF-IDF + linear": tfidf}
+        c.meta.update(new.meta)
         c.meta.update({"test_examples": len(labelled.test), "seeds": seeds})
+        row_commands.update({name: meta["command"] for name in new.variants})
         sections[key] = c
         extra[key] = {
+            "row_commands": dict(row_commands),
             "teacher_test": teacher_test,
             "teacher_epochs": info.get("epochs_trained"),
             "teacher_curve": info.get("validation_curve"),
@@ -263,14 +289,14 @@ def main() -> None:
             "pseudo_label_accuracy": pseudo_acc,
             "intensity": report.intensity,
             "wall_seconds": round(time.time() - start, 1),
-            "rows_done": len({r.name for r in c.runs}),
+            "rows_done": len(c.variants),
             "command": meta["command"],
             "commit": meta["commit"],
             "date": meta["date"],
         }
         write_results(out, meta, dict(sorted(sections.items())), extra)
 
-    c = run_few_label(
+    run_few_label(
         teacher,
         tokenizer,
         labelled,
@@ -284,8 +310,8 @@ def main() -> None:
         on_row=save,
         workers=args.workers,
     )
-    print(c.to_markdown(), flush=True)
-    print("\n".join(paired_lines(c)), flush=True)
+    print(sections[key].to_markdown(), flush=True)
+    print("\n".join(paired_lines(sections[key])), flush=True)
     print(f"wrote {out}/fewlabel.json, .md, .png; total {time.time() - start:.0f} s", flush=True)
 
 

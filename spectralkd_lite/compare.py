@@ -262,29 +262,52 @@ class Comparison:
     def verdicts(self, pairs: Sequence[tuple[str, str]] = VERDICT_PAIRS) -> list[str]:
         """The Markdown bullet lines a reader needs, computed from the rows present.
 
-        The best student (and its share of the "teacher" reference when there is
-        one); the best KD row against "no KD"; then each of ``pairs`` whose two rows
-        both exist: the mean difference, whether it exceeds the seed spread, and the
-        margin in seed standard deviations; and the test-set resolution.
+        The highest row (and its share of the "teacher" reference when there is one),
+        named the best only when its seed range clears every other row's; the best KD
+        row against "no KD"; then each of ``pairs`` whose two rows both exist: the mean
+        difference, whether it exceeds the seed spread, the margin in seed standard
+        deviations (only when the spread is at least one test example: never a ratio
+        over a zero spread) and, when the runs kept their per-example results, the
+        paired 95% interval; and the test-set resolution.
         """
-        names = [r["variant"] for r in self.summary()]
+        rows = self.summary()
+        names = [r["variant"] for r in rows]
         best = self.best()
-        lines = [f"- Best student: **{best['variant']}**, {100 * best['mean']:.2f}%"]
+        ties = [r["variant"] for r in rows if r["variant"] != best["variant"] and r["max"] >= best["min"]]
+        if ties:
+            lines = [f"- Highest mean: {best['variant']}, {100 * best['mean']:.2f}%"]
+        else:
+            lines = [f"- Best student: **{best['variant']}**, {100 * best['mean']:.2f}%"]
         if "teacher" in self.references:
             lines[0] += f" = {best['mean'] / self.references['teacher']:.3f} of the teacher's accuracy"
+        if ties:
+            lines[0] += f"; its seed range overlaps {', '.join(ties)}, so no row is the best"
         lines[0] += "."
+        n_test = self.meta.get("test_examples")
+        floor = 1 / n_test if n_test else 0.0
         pairs = list(pairs)
         if "no KD" in names and len(names) > 1:
-            kd = max((r for r in self.summary() if r["variant"] != "no KD"), key=lambda r: r["mean"])
+            kd = max((r for r in rows if r["variant"] != "no KD"), key=lambda r: r["mean"])
             pairs.insert(0, (kd["variant"], "no KD"))
         for a, b in dict.fromkeys(pairs):
-            if a in names and b in names:
+            if a not in names or b not in names:
+                continue
+            line = f"- {self.compare(a, b)}"
+            if max(self.row(a)["std"], self.row(b)["std"]) >= max(floor, 1e-12):
                 m = self.margin(a, b)
-                lines.append(
-                    f"- {self.compare(a, b)} That is {m:+.1f} seed standard deviations "
-                    f"({'more' if abs(m) > 2 else 'not more'} than 2 either way)."
+                line += (
+                    f" That is {m:+.1f} seed standard deviations ({'more' if abs(m) > 2 else 'not more'} "
+                    "than 2 either way)."
                 )
-        n_test = self.meta.get("test_examples")
+            else:
+                line += " The seed spread is under one test example, so no ratio to it is given."
+            try:
+                d = self.paired_difference(a, b)
+            except ValueError:
+                d = None  # runs without per-example results: no paired interval
+            if d is not None:
+                line += f" Paired 95% interval: [{100 * d['low']:+.2f}, {100 * d['high']:+.2f}] points."
+            lines.append(line)
         if n_test:
             lines.append(
                 f"- Resolution: {n_test} test examples, so one example is {100 / n_test:.2f} points."

@@ -279,7 +279,10 @@ def test_verdicts_state_the_best_row_the_kd_gain_and_the_pairs_present():
     comp.add_reference("teacher", 0.96)
     comp.meta["test_examples"] = 400
     lines = comp.verdicts()
-    assert lines[0] == "- Best student: **logit KD**, 93.00% = 0.969 of the teacher's accuracy."
+    assert lines[0] == (
+        "- Highest mean: logit KD, 93.00% = 0.969 of the teacher's accuracy; its seed range overlaps no KD, "
+        "so no row is the best."
+    )
     assert "logit KD vs no KD: +3.00 points" in lines[1] and "within the seed spread" in lines[1]
     assert "+1.5 seed standard deviations (not more than 2" in lines[1]
     assert len(lines) == 3 and lines[2] == "- Resolution: 400 test examples, so one example is 0.25 points."
@@ -287,6 +290,19 @@ def test_verdicts_state_the_best_row_the_kd_gain_and_the_pairs_present():
     assert comp.verdicts(pairs=[("no KD", "logit KD"), ("x", "no KD")])[2].startswith(
         "- no KD vs logit KD: -3.00"
     )
+
+
+def test_verdicts_name_a_best_row_only_beyond_the_spread_and_no_ratio_over_a_zero_spread():
+    comp = _comparison(
+        {"no KD": [0.0067, 0.0067, 0.0067], "logit KD": [0.0067, 0.0067, 0.0067], "x": [0.9, 0.91, 0.9]}
+    )
+    comp.meta["test_examples"] = 4500
+    lines = comp.verdicts(pairs=[("logit KD", "no KD")])
+    assert lines[0] == "- Best student: **x**, 90.33%."
+    zero = [line for line in lines if line.startswith("- logit KD vs no KD")][0]
+    assert "seed standard deviations" not in zero and "no ratio to it is given" in zero
+    gain = [line for line in lines if line.startswith("- x vs no KD")][0]
+    assert "seed standard deviations" in gain and "Paired" not in gain  # no per-example results stored
 
 
 def test_extend_adds_rows_and_refuses_a_repeated_variant():
