@@ -3,14 +3,14 @@
 One namespace for readers: ``import spectralkd_lite as skd`` gives what a notebook
 or a user needs; the modules with more specialised tools are reachable as
 ``skd.losses``, ``skd.plots``, ``skd.similarity``, ``skd.decomposition``,
-``skd.vision``, ``skd.digits`` and ``skd.media`` (the notebooks' animations); see
+``skd.vision``, ``skd.digits``, ``skd.transfer`` (few labels and a transfer set) and ``skd.media`` (the notebooks' animations); see
 docs/architecture.md for the module map.
 
 Layers are named by block number 1..N everywhere a user sees them: block i is
 ``hidden_states[i]`` of a Hugging Face model (index 0 is the embedding output).
 """
 
-from . import decomposition, digits, losses, media, plots, similarity, vision
+from . import decomposition, digits, losses, media, plots, similarity, transfer, vision
 from .analysis import LayerSource, analyze
 from .baselines import tfidf_baseline
 from .compare import Comparison, Variant, run_comparison, standard_variants
@@ -83,6 +83,7 @@ __all__ = [
     "text_batches",
     "teacher_data",
     "tfidf_baseline",
+    "transfer",
     "to_device",
     "vision",
 ]
