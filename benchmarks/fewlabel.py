@@ -157,7 +157,9 @@ def main() -> None:
     parser.add_argument(
         "--student-init", default="1,2", help="pretrained blocks the 2-block student starts from"
     )
-    parser.add_argument("--rows", default="all", help="'all', or row names separated by ';'")
+    parser.add_argument(
+        "--rows", default="all", help="'all', or row names separated by ';', trained in that order"
+    )
     parser.add_argument("--cache", default="runs/bench")
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
@@ -216,7 +218,8 @@ def main() -> None:
         unknown = set(wanted) - {v.name for v in variants}
         if unknown:
             parser.error(f"unknown rows {sorted(unknown)}; allowed: {', '.join(v.name for v in variants)}")
-        variants = [v for v in variants if v.name in wanted]
+        by_name = {v.name: v for v in variants}
+        variants = [by_name[name] for name in wanted]  # in the order given
     train = skd.TrainConfig(
         lr=args.lr, batch_size=args.batch_size, early_stopping=args.patience, cache_teacher=True
     )
