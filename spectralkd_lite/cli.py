@@ -550,13 +550,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "demo",
-        help="the main job: a teacher, its spectral report, and a distillation comparison",
+        help="the main job: distillation where it earns its keep (few labels and a transfer set)",
         description=(
-            "Fine-tune (or load from runs/) the profile's teacher on the built-in intents (laptop: the "
-            "pretrained all-MiniLM-L6-v2; tiny: a RoBERTa built from a config), analyse it block by block, "
-            "recommend teacher blocks, and compare students over seeds (no KD, logit KD, + hidden MSE, "
-            "+ spectral on the uniform and on the recommended blocks) beside TF-IDF and the teacher. "
-            "Writes the report, figures and the comparison to --out."
+            "On the built-in intents (full: CLINC150), keep a few labelled utterances per intent and use the rest "
+            "without labels as a transfer set; fine-tune (or load from runs/) the profile's teacher on the labels "
+            "alone, to convergence; analyse it block by block and recommend teacher blocks; then train students cut "
+            "from the pretrained encoder over seeds: labelled only, the teacher's pseudo-labels, logit KD, and logit "
+            "KD + spectral on the uniform and on the most intense blocks, with paired 95%% intervals, beside "
+            "TF-IDF and the teacher. Writes the report, figures and the comparison to --out."
         ),
     )
     p.add_argument("--out", type=_FOLDER, default="runs/demo", help="output folder (default: runs/demo)")
