@@ -115,7 +115,7 @@ def write_results(out: Path, meta: dict, sections: dict[str, skd.Comparison], ex
         md += ["", f"## {key}", ""]
         md.append(
             f"Teacher: {100 * info['teacher_test']:.2f}% test ({info['teacher_epochs']} epochs to converge, "
-            f"validation by epoch {info['teacher_curve']}); pseudo-labels right on "
+            f"validation by epoch {[round(a, 3) for a in info['teacher_curve']]}); pseudo-labels right on "
             f"{100 * info['pseudo_label_accuracy']:.2f}% of the transfer set; spectral intensity by block "
             f"{[round(x, 4) for x in info['intensity']]}."
         )
@@ -170,7 +170,23 @@ def main() -> None:
         default=None,
         help="torch threads of the teacher phase (default: torch's); one is steadier on a busy machine",
     )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing: write --out/fewlabel.md and .png again from --out/fewlabel.json",
+    )
     args = parser.parse_args()
+    if args.report_only:
+        path = Path(args.out) / "fewlabel.json"
+        saved = read_json(path, "few-label results")
+        sections = {
+            k: skd.Comparison.from_dict(s, f"{path} section {k!r}") for k, s in saved["sections"].items()
+        }
+        write_results(
+            Path(args.out), saved["meta"], sections, {k: s["setting"] for k, s in saved["sections"].items()}
+        )
+        print(f"wrote {args.out}/fewlabel.md and .png from {path}")
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     seeds = [int(s) for s in args.seeds.split(",")]
