@@ -13,6 +13,7 @@ Layers are named by block number 1..N everywhere a user sees them: block i is
 from . import decomposition, digits, losses, media, plots, similarity, transfer, vision
 from .analysis import LayerSource, analyze
 from .baselines import tfidf_baseline
+from .capture import default_device, to_device
 from .compare import Comparison, Variant, run_comparison, standard_variants
 from .config import DistillConfig, StudentConfig, TrainConfig
 from .data import load_intents
@@ -29,7 +30,7 @@ from .snapshots import SpectralSnapshots
 from .spectrum import layer_intensity, layer_spectrum
 from .teacher import get_teacher, teacher_data
 from .text import text_batches
-from .training import RunResult, default_device, evaluate_accuracy, to_device
+from .training import RunResult, evaluate_accuracy
 from .widgets import LayerPicker
 from .workflows import profile_student, student_train
 

@@ -11,8 +11,9 @@ block numbers 1..N.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -111,3 +112,23 @@ def model_device(model: nn.Module) -> torch.device:
         return next(model.parameters()).device
     except StopIteration:
         return torch.device("cpu")
+
+
+def default_device() -> torch.device:
+    """Where models live: the GPU when there is one, else the CPU. The one device rule of the package.
+
+    ``get_teacher`` / ``load_teacher`` put the teacher there, ``make_student`` puts a student on its
+    teacher's device, and every function that runs a model moves each batch to that model's device
+    (:func:`to_device`), so a notebook cell that calls a model itself does the same.
+    """
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def to_device(batch: Mapping[str, Any], where: nn.Module | str | torch.device) -> dict[str, Any]:
+    """``batch`` with every tensor moved to ``where``: a model's device (its first parameter's) or a device.
+
+    Non-tensor values are kept as they are. Use it before calling a model by hand:
+    ``teacher(**skd.to_device(inputs, teacher))``.
+    """
+    device = model_device(where) if isinstance(where, nn.Module) else torch.device(where)
+    return {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}

@@ -43,6 +43,7 @@ from .distill import distill
 from .io import ensure_writable_dir, folder_lock, plain_file_mode, save_figure_atomic, write_json_atomic
 from .losses import MIN_TEMPERATURE
 from .mapping import parse_blocks, resolve
+from .modelfiles import check_model_files, check_tokenizer_files
 from .plots import plot_similarity
 from .profiles import ENV_VAR, PROFILES, choose_profile
 from .report import SpectralReport
@@ -58,8 +59,8 @@ from .teacher import (
     teacher_data,
     train_teacher,
 )
-from .text import check_text_model, check_tokenizer_files
-from .training import RunResult, check_model_files
+from .text import check_text_model
+from .training import RunResult
 from .workflows import (
     FEW_LABEL_TRAIN,
     analyze_text_model,

@@ -20,6 +20,7 @@ from typing import Any
 
 from .losses import FEATURE_KINDS, MIN_TEMPERATURE
 from .mapping import LayerMapping
+from .modelfiles import pretrained_model_config
 
 # Feature losses for token sequences (B, L, C); "spectral_2d" needs a patch grid.
 TEXT_FEATURE_KINDS = tuple(k for k in FEATURE_KINDS if k != "spectral_2d")
@@ -234,8 +235,6 @@ class StudentConfig:
         Reads only the config (a hub name needs internet or a cached copy); raises
         FileNotFoundError for a folder that holds no model.
         """
-        from .distill import pretrained_model_config  # lazy: distill imports this module
-
         config = pretrained_model_config(name_or_dir)
         return cls(
             int(config.num_hidden_layers),

@@ -32,6 +32,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from .capture import to_device
 from .report import SpectralReport
 from .spectrum import rfft_bin_weights
 
@@ -118,8 +119,6 @@ def stream_intensity_parts(
     equals ``intensity_parts`` of all blocks (1..N) over all real tokens at once. Returns float64 (N,)
     tensors on the CPU. ``progress``: a tqdm progress bar over the batches (as ``analyze``'s).
     """
-    from .training import to_device  # training imports this package's modules; import late
-
     total, magnitude, square, channels = 0, None, None, None
     for batch in tqdm(batches, disable=not progress, desc="intensity parts", leave=False):
         inputs = to_device({k: v for k, v in batch.items() if k != "labels"}, model)

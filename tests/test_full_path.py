@@ -104,11 +104,11 @@ def test_profile_student_is_roberta_base_in_full_and_cut_from_the_teacher_elsewh
 
     from transformers import RobertaConfig
 
-    distill_module = importlib.import_module("spectralkd_lite.distill")  # the package name is the function
+    config_module = importlib.import_module("spectralkd_lite.config")  # StudentConfig.from_pretrained reads it
 
     asked = []
     monkeypatch.setattr(  # the hub is out of reach here: answer the config read as roberta-base's
-        distill_module,
+        config_module,
         "pretrained_model_config",
         lambda name: asked.append(name) or RobertaConfig(num_hidden_layers=12, hidden_size=768),
     )
