@@ -32,7 +32,6 @@ from . import __version__
 from .compare import COMPARISON_CONFIG, reference_accuracies, run_comparison, standard_variants
 from .config import (
     CHANNEL_ALIGNMENTS,
-    TEXT_FEATURE_KINDS,
     DistillConfig,
     StudentConfig,
     TrainConfig,
@@ -41,8 +40,8 @@ from .config import (
 from .data import load_intents
 from .distill import distill
 from .io import ensure_writable_dir, folder_lock, plain_file_mode, save_figure_atomic, write_json_atomic
-from .losses import MIN_TEMPERATURE
-from .mapping import parse_blocks, resolve
+from .losses import FEATURE_LOSSES, MIN_TEMPERATURE, TEXT_FEATURE_KINDS
+from .mapping import STRATEGY_HELP, STRATEGY_TABLE, parse_blocks, resolve
 from .modelfiles import check_model_files, check_tokenizer_files
 from .plots import plot_similarity
 from .profiles import ENV_VAR, PROFILES, choose_profile
@@ -447,7 +446,9 @@ def _add_distill_options(p: argparse.ArgumentParser) -> None:
         "--feature",
         default="spectral_tokens",
         choices=[*TEXT_FEATURE_KINDS, "none"],
-        help="feature loss (default: spectral_tokens)",
+        help="feature loss: "
+        + "; ".join(f"{kind}, {FEATURE_LOSSES[kind].summary}" for kind in TEXT_FEATURE_KINDS)
+        + "; none, logit KD only (default: spectral_tokens)",
     )
     p.add_argument(
         "--alpha", type=_float_in(0.0, 1.0), default=0.9, help="weight of logit KD, 0..1 (default: 0.9)"
@@ -614,9 +615,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--mapping",
         type=_MAPPING,
         default="top",
-        help="a strategy (top = the most intense teacher blocks, top(k=3), ushape, uniform, "
-        "uniform(step=2, start=2), paired, paired(weights=0.3/0.7), seed), teacher blocks like '1, 2, 5-6', "
-        "links like '1:2, 2:5+6, 3:0.3*7+0.7*8', or a mapping .json file (default: top)",
+        help=f"a strategy ({STRATEGY_HELP}; top = the most intense teacher blocks), teacher blocks like "
+        "'1, 2, 5-6', links like '1:2, 2:5+6, 3:0.3*7+0.7*8', or a mapping .json file (default: top)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--resume", action="store_true", help="resume from the last checkpoint in --out")
@@ -743,7 +743,7 @@ def _add_compare_reports(subparsers: Any) -> argparse.ArgumentParser:
         type=_MAPPING,
         default=None,
         help="student <- teacher links: a spec like '1:2, 3:6', teacher blocks like '2, 4-6', a strategy "
-        "(top, uniform, ushape, paired), or a mapping .json file; mapped blocks are compared with their "
+        f"({', '.join(STRATEGY_TABLE)}), or a mapping .json file; mapped blocks are compared with their "
         "teacher blocks (default: same relative depth)",
     )
     p.add_argument(

@@ -26,6 +26,7 @@ from .baselines import tfidf_baseline
 from .config import DistillConfig, StudentConfig, TrainConfig
 from .distill import distill, text_teacher_cache
 from .io import csv_text, read_json, save_figure_atomic, write_json_atomic, write_text_atomic
+from .losses import FEATURE_LOSSES
 from .mapping import SEED_SHAPE, parse_manual, resolve
 from .memory import CACHE_BUDGET_BYTES
 from .plots import figure_axes
@@ -46,14 +47,8 @@ class Variant:
         return mapping.spec() if mapping is not None else "-"
 
 
-# Row labels of the feature losses ("spectral" is the token-axis loss, the default).
-FEATURE_LABELS = {
-    "spectral_tokens": "spectral",
-    "spectral_channels": "spectral (channels)",
-    "spectral_2d": "spectral",
-    "magnitude": "magnitude",
-    "mse": "MSE",
-}
+# Row labels of the feature losses ("spectral" is the token-axis loss, the default), from losses.FEATURE_LOSSES.
+FEATURE_LABELS = {kind: loss.label for kind, loss in FEATURE_LOSSES.items()}
 
 
 # The tutorial's feature weight: with normalised feature terms, the beta sweep

@@ -22,8 +22,6 @@ from .losses import FEATURE_KINDS, MIN_TEMPERATURE
 from .mapping import LayerMapping
 from .modelfiles import pretrained_model_config
 
-# Feature losses for token sequences (B, L, C); "spectral_2d" needs a patch grid.
-TEXT_FEATURE_KINDS = tuple(k for k in FEATURE_KINDS if k != "spectral_2d")
 # How student and teacher channels meet when their widths differ: "pool" = parameter-free
 # adaptive average pooling of the wider one (``losses.align_channels``), "project" = a learned
 # linear map student -> teacher width per link (``losses.ChannelProjection``), trained with the student.
@@ -54,7 +52,7 @@ class DistillConfig:
 
     alpha: weight of logit KD (0 = no KD); temperature: T; beta: weight of the
     feature loss (the paper's w_fft); feature: one of ``FEATURE_KINDS`` (text:
-    ``TEXT_FEATURE_KINDS``); magnitude_axis: "tokens" or "channels" for the
+    ``losses.TEXT_FEATURE_KINDS``); magnitude_axis: "tokens" or "channels" for the
     magnitude loss; label_smoothing: CE's; mapping: student <- teacher block links
     the feature loss aligns (needed when beta > 0); normalize: each link's feature
     loss is divided by the loss of an all-zero student against that teacher layer,

@@ -29,7 +29,7 @@ from transformers import SwinConfig, SwinForImageClassification, ViTConfig, ViTF
 from .capture import model_device
 from .compare import Comparison, Variant, check_plan
 from .config import DistillConfig, TrainConfig
-from .losses import distillation_loss, feature_loss
+from .losses import VISION_FEATURE_KINDS, distillation_loss, feature_loss
 from .mapping import LayerLink, LayerMapping, resolve
 from .training import RunResult, TeacherCache, evaluate_accuracy, fit_tensors
 from .vision import VisionLayout, block_feature_maps, vision_layout
@@ -56,7 +56,6 @@ __all__ = [
 ]
 
 # Feature losses defined on (B, C, H, W) patch-grid maps.
-VISION_FEATURE_KINDS = ("spectral_2d", "mse")
 
 # The optimisation of every digits run; a run's epochs and seed replace these.
 DIGITS_TRAIN = TrainConfig(epochs=12, lr=2e-3, batch_size=64, weight_decay=0.05, warmup_ratio=0.15)

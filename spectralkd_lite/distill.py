@@ -31,9 +31,9 @@ from torch import Tensor, nn
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, set_seed
 
 from .capture import model_device, num_blocks, to_device
-from .config import TEXT_FEATURE_KINDS, DistillConfig, StudentConfig, TrainConfig
+from .config import DistillConfig, StudentConfig, TrainConfig
 from .data import IntentData, IntentSplit
-from .losses import ChannelProjection, distillation_loss, feature_loss
+from .losses import TEXT_FEATURE_KINDS, ChannelProjection, distillation_loss, feature_loss
 from .mapping import LayerMapping
 from .memory import CACHE_BUDGET_BYTES
 from .modelfiles import TOKENIZER_FILES, local_model_dir, quiet_transformers

@@ -14,10 +14,11 @@ import ipywidgets as w
 
 from .capture import num_blocks
 from .compare import Comparison, Variant
-from .config import TEXT_FEATURE_KINDS, DistillConfig, StudentConfig, TrainConfig
+from .config import DistillConfig, StudentConfig, TrainConfig
 from .distill import distill
-from .mapping import STRATEGIES, LayerMapping, resolve
-from .widgets import enable_colab_widgets
+from .losses import TEXT_FEATURE_KINDS
+from .mapping import LayerMapping, resolve
+from .widgets import PICKER_STRATEGIES, enable_colab_widgets
 
 
 class DistillRunner:
@@ -76,7 +77,7 @@ class DistillRunner:
     def widget(self) -> Any:
         """Dropdowns for the strategy and feature loss, a manual spec box, a Run button, the table."""
         enable_colab_widgets()
-        strategy = w.Dropdown(options=[*STRATEGIES, "manual"], value="top", description="mapping")
+        strategy = w.Dropdown(options=list(PICKER_STRATEGIES), value="top", description="mapping")
         feature = w.Dropdown(
             options=list(TEXT_FEATURE_KINDS), value="spectral_tokens", description="feature loss"
         )

@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +45,10 @@ from torch import Tensor, nn
 
 __all__ = [
     "FEATURE_KINDS",
+    "FEATURE_LOSSES",
+    "TEXT_FEATURE_KINDS",
+    "VISION_FEATURE_KINDS",
+    "FeatureLoss",
     "ChannelProjection",
     "align_channels",
     "classification_loss",
@@ -58,7 +63,6 @@ __all__ = [
     "spectral_loss_tokens",
 ]
 
-FEATURE_KINDS = ("spectral_2d", "spectral_tokens", "spectral_channels", "magnitude", "mse")
 # The smallest KD temperature: below it T^2 * KL underflows toward 0 in float32 and logit KD is silently off.
 MIN_TEMPERATURE = 0.01
 MAGNITUDE_AXES = ("tokens", "channels")
@@ -409,6 +413,60 @@ def parseval_ratio_2d(diff: Tensor) -> Tensor:
 # ---------------------------------------------------------------- over layer pairs
 
 
+@dataclass(frozen=True)
+class FeatureLoss:
+    """One feature-loss kind: everything the package says or does about it.
+
+    label: its name in a comparison's rows; layout: what it compares, "tokens" ((B, L, C) with
+    an attention mask: text), "maps" ((B, C, H, W) patch grids, no mask: vision) or "any";
+    loss(student, teacher, mask, magnitude_axis): one aligned pair's loss; summary: one line
+    for the command line's help.
+    """
+
+    label: str
+    layout: str
+    loss: Callable[[Tensor, Tensor, Tensor | None, str], Tensor]
+    summary: str
+
+
+# The one table of feature losses: adding a loss is its function above and one entry here.
+# FEATURE_KINDS, TEXT_FEATURE_KINDS / VISION_FEATURE_KINDS (what DistillConfig, the command
+# line's --feature, the distillation widget and the digits experiment accept) and the
+# comparison's row labels (compare.FEATURE_LABELS) are derived from it.
+FEATURE_LOSSES: dict[str, FeatureLoss] = {
+    "spectral_2d": FeatureLoss(
+        "spectral",
+        "maps",
+        lambda s, t, mask, axis: spectral_loss_2d(s, t),
+        "the paper's 2-D patch-grid spectrum",
+    ),
+    "spectral_tokens": FeatureLoss(
+        "spectral",
+        "tokens",
+        lambda s, t, mask, axis: spectral_loss_tokens(s, t, mask),
+        "spectrum along the tokens",
+    ),
+    "spectral_channels": FeatureLoss(
+        "spectral (channels)",
+        "tokens",
+        lambda s, t, mask, axis: spectral_loss_channels(s, t, mask),
+        "spectrum along the channels",
+    ),
+    "magnitude": FeatureLoss(
+        "magnitude",
+        "tokens",
+        lambda s, t, mask, axis: magnitude_loss(s, t, mask, axis),
+        "spectral magnitudes only, phase ignored",
+    ),
+    "mse": FeatureLoss(
+        "MSE", "any", lambda s, t, mask, axis: hidden_mse(s, t, mask), "plain MSE of the hidden states"
+    ),
+}
+FEATURE_KINDS = tuple(FEATURE_LOSSES)
+TEXT_FEATURE_KINDS = tuple(k for k, f in FEATURE_LOSSES.items() if f.layout in ("tokens", "any"))
+VISION_FEATURE_KINDS = tuple(k for k, f in FEATURE_LOSSES.items() if f.layout in ("maps", "any"))
+
+
 def feature_loss(
     student_feats: Sequence[Tensor],
     teacher_feats: Sequence[Tensor],
@@ -465,22 +523,18 @@ def feature_loss(
         raise ValueError(
             f"{len(projections)} projections for {len(student_feats)} layer pairs; give one per pair"
         )
-    if kind == "spectral_2d" and mask is not None:
-        raise ValueError("kind 'spectral_2d' works on (B, C, H, W) feature maps and takes no attention mask")
+    layout = FEATURE_LOSSES[kind].layout
+    if layout == "maps" and mask is not None:
+        raise ValueError(f"kind {kind!r} works on (B, C, H, W) feature maps and takes no attention mask")
     if kind == "magnitude" and magnitude_axis not in MAGNITUDE_AXES:
         raise ValueError(
             f"unknown magnitude_axis {magnitude_axis!r}; choose one of {', '.join(MAGNITUDE_AXES)}"
         )
-    cdim = (1 if kind == "spectral_2d" else -1) if channel_dim is None else channel_dim
+    cdim = (1 if layout == "maps" else -1) if channel_dim is None else channel_dim
 
-    losses: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
-        "spectral_2d": spectral_loss_2d,
-        "spectral_tokens": lambda s, t: spectral_loss_tokens(s, t, mask),
-        "spectral_channels": lambda s, t: spectral_loss_channels(s, t, mask),
-        "magnitude": lambda s, t: magnitude_loss(s, t, mask, magnitude_axis),
-        "mse": lambda s, t: hidden_mse(s, t, mask),
-    }
-    fn = losses[kind]
+    def fn(s: Tensor, t: Tensor) -> Tensor:
+        return FEATURE_LOSSES[kind].loss(s, t, mask, magnitude_axis)
+
     per_pair = []
     for i, (s, t) in enumerate(zip(student_feats, teacher_feats, strict=True)):
         if projections is not None:

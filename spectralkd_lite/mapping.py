@@ -21,7 +21,7 @@ Strategies:
 
 Every form enters through :func:`resolve` (strategy name, block list, links, a
 JSON file, a dict or a LayerMapping in; one validated LayerMapping out);
-:func:`strategy_defaults` is the one place each default is decided.
+``STRATEGY_TABLE`` is the one table of strategies (label, parameters, defaults, builder).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,21 +38,9 @@ import torch
 
 from .io import read_json, write_json_atomic
 
-STRATEGIES = ("top", "ushape", "uniform", "paired", "seed")
-STRATEGY_PARAMS = {
-    "top": ("k",),
-    "ushape": ("first", "last"),
-    "uniform": ("step", "start"),
-    "paired": ("weights",),
-}
 # The text write-up's choice: a 24-block teacher (roberta-large) onto a 12-block student.
 SEED_SHAPE = (24, 12)
 SEED_TEACHER_BLOCKS = (*range(1, 10), 21, 22, 23)
-SPEC_HELP = (
-    "give a strategy (top, top(k=3), ushape(first=1, last=2), uniform, uniform(step=2, start=2), paired, "
-    "paired(weights=0.3/0.7), seed), teacher blocks like '1, 2, 5-6', links like '1:2, 2:5+6, 3:0.3*7+0.7*8', "
-    "or a mapping .json file"
-)
 MAPPING_SCHEMA = "spectralkd-lite/layer-mapping"
 
 
@@ -386,6 +374,136 @@ def parse_manual(spec: str) -> LayerMapping:
     return LayerMapping(tuple(links), "manual", {"spec": spec})
 
 
+def _read_pair(text: str) -> tuple[float, float]:
+    """Two weights written ``0.3/0.7``."""
+    pair = tuple(_read_weight(x) for x in text.split("/"))
+    if len(pair) != 2:
+        raise ValueError(text)
+    return pair
+
+
+def _build_top(n_teacher: int, n_student: int, intensity: Sequence[float] | None, p: dict[str, Any]):
+    if intensity is None:
+        raise ValueError("strategy 'top' needs the teacher's intensity per block (a spectral report)")
+    if len(intensity) != n_teacher:
+        raise ValueError(f"{len(intensity)} intensities for a teacher of {n_teacher} blocks")
+    _check_count("k", p["k"], 1, min(n_teacher, n_student))
+    return one_to_one(select_top(intensity, p["k"]), n_student, strategy="top", params={"k": p["k"]})
+
+
+def _build_ushape(n_teacher: int, n_student: int, intensity: Sequence[float] | None, p: dict[str, Any]):
+    first, last = p["first"], p["last"]
+    _check_count("first", first, 0, n_student)
+    _check_count("last", last, 0, n_student)
+    if first + last > n_student:
+        raise ValueError(
+            f"first + last = {first} + {last} = {first + last} blocks, but the student has {n_student}: "
+            "lower first or last, or deepen the student"
+        )
+    teacher = select_ushape(n_teacher, first, last)
+    student = list(range(1, first + 1)) + list(range(n_student - last + 1, n_student + 1))
+    return one_to_one(teacher, n_student, student, strategy="ushape", params={"first": first, "last": last})
+
+
+def _build_uniform(n_teacher: int, n_student: int, intensity: Sequence[float] | None, p: dict[str, Any]):
+    teacher = select_uniform(n_teacher, min(n_student, n_teacher), step=p["step"], start=p["start"])
+    return one_to_one(teacher, n_student, strategy="uniform", params={"step": p["step"], "start": p["start"]})
+
+
+def _build_paired(n_teacher: int, n_student: int, intensity: Sequence[float] | None, p: dict[str, Any]):
+    return paired(n_teacher, n_student, p["weights"])
+
+
+def _build_seed(n_teacher: int, n_student: int, intensity: Sequence[float] | None, p: dict[str, Any]):
+    if (n_teacher, n_student) != SEED_SHAPE:
+        raise ValueError(
+            f"the seed preset maps a {SEED_SHAPE[0]}-block teacher onto a {SEED_SHAPE[1]}-block student "
+            f"(teacher blocks 1-9 and 21-23), not {n_teacher} onto {n_student}"
+        )
+    return one_to_one(SEED_TEACHER_BLOCKS, n_student, strategy="seed")
+
+
+def _first_of(k: int) -> int:
+    """The U shape's shallow end: a third of the k aligned blocks, at least 1 (k itself below 2)."""
+    return max(1, k // 3) if k >= 2 else k
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """One named way to choose teacher blocks: everything the package says or does about it.
+
+    label: the words the layer picker and the comparison show; examples: how the name is
+    written with parameters (``resolve``'s and the command line's help); params: each
+    parameter's reader of its text (``"k=3"`` -> 3); defaults(n_teacher, n_student): the
+    parameters' defaults, the one place they are decided; build(n_teacher, n_student,
+    intensity, params): the mapping (``intensity`` is the teacher's per block, or None).
+    """
+
+    label: str
+    examples: tuple[str, ...]
+    build: Callable[[int, int, Sequence[float] | None, dict[str, Any]], LayerMapping]
+    params: dict[str, Callable[[str], Any]] = field(default_factory=dict)
+    defaults: Callable[[int, int], dict[str, Any]] = lambda n_teacher, n_student: {}
+
+
+# The one table of strategies: adding a strategy is one entry here. The picker's options
+# (widgets.PICKER_STRATEGIES), the distillation widget, the command line's help and SPEC_HELP
+# are all derived from it.
+STRATEGY_TABLE: dict[str, Strategy] = {
+    "top": Strategy(
+        "top-k by intensity",
+        ("top", "top(k=3)"),
+        _build_top,
+        {"k": _read_int},
+        lambda n_teacher, n_student: {"k": min(n_student, n_teacher)},
+    ),
+    "ushape": Strategy(
+        "first + last (U shape)",
+        ("ushape", "ushape(first=1, last=2)"),
+        _build_ushape,
+        {"first": _read_int, "last": _read_int},
+        lambda n_teacher, n_student: {
+            "first": _first_of(min(n_student, n_teacher)),
+            "last": min(n_student, n_teacher) - _first_of(min(n_student, n_teacher)),
+        },
+    ),
+    "uniform": Strategy(
+        "uniform (last of each group)",
+        ("uniform", "uniform(step=2, start=2)"),
+        _build_uniform,
+        {"step": _read_int, "start": _read_int},
+        lambda n_teacher, n_student: {"step": None, "start": 1},
+    ),
+    "paired": Strategy(
+        "paired (mean of two blocks)",
+        ("paired", "paired(weights=0.3/0.7)"),
+        _build_paired,
+        {"weights": _read_pair},
+        lambda n_teacher, n_student: {"weights": (0.5, 0.5)},
+    ),
+    "seed": Strategy("seed preset (1-9 + 21-23 of 24)", ("seed",), _build_seed),
+}
+STRATEGIES = tuple(STRATEGY_TABLE)
+STRATEGY_PARAMS = {name: tuple(s.params) for name, s in STRATEGY_TABLE.items() if s.params}
+STRATEGY_HELP = ", ".join(e for s in STRATEGY_TABLE.values() for e in s.examples)
+SPEC_HELP = (
+    f"give a strategy ({STRATEGY_HELP}), "
+    "teacher blocks like '1, 2, 5-6', links like '1:2, 2:5+6, 3:0.3*7+0.7*8', or a mapping .json file"
+)
+
+
+def strategy_defaults(strategy: str, n_teacher: int, n_student: int) -> dict[str, Any]:
+    """The default parameters of ``strategy`` ({} for an unknown name or one without parameters).
+
+    top: k = min(n_student, n_teacher); ushape: first = max(1, k // 3) and
+    last = k - first (the U shape's two ends, the shallow end smaller);
+    uniform: the last block of each group (step None, start 1); paired: the mean
+    of two blocks (weights 0.5 / 0.5). Decided in ``STRATEGY_TABLE``.
+    """
+    known = STRATEGY_TABLE.get(strategy)
+    return known.defaults(n_teacher, n_student) if known is not None else {}
+
+
 def _from_strategy(
     strategy: str,
     n_teacher: int,
@@ -394,86 +512,30 @@ def _from_strategy(
     params: dict[str, Any],
 ) -> LayerMapping:
     """The mapping of one named strategy with its parameters (defaults from ``strategy_defaults``)."""
+    if strategy not in STRATEGY_TABLE:
+        raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     p = {**strategy_defaults(strategy, n_teacher, n_student), **params}
-    if strategy == "top":
-        if intensity is None:
-            raise ValueError("strategy 'top' needs the teacher's intensity per block (a spectral report)")
-        if len(intensity) != n_teacher:
-            raise ValueError(f"{len(intensity)} intensities for a teacher of {n_teacher} blocks")
-        _check_count("k", p["k"], 1, min(n_teacher, n_student))
-        return one_to_one(select_top(intensity, p["k"]), n_student, strategy="top", params={"k": p["k"]})
-    if strategy == "ushape":
-        first, last = p["first"], p["last"]
-        _check_count("first", first, 0, n_student)
-        _check_count("last", last, 0, n_student)
-        if first + last > n_student:
-            raise ValueError(
-                f"first + last = {first} + {last} = {first + last} blocks, but the student has {n_student}: "
-                "lower first or last, or deepen the student"
-            )
-        teacher = select_ushape(n_teacher, first, last)
-        student = list(range(1, first + 1)) + list(range(n_student - last + 1, n_student + 1))
-        return one_to_one(
-            teacher, n_student, student, strategy="ushape", params={"first": first, "last": last}
-        )
-    if strategy == "uniform":
-        teacher = select_uniform(n_teacher, min(n_student, n_teacher), step=p["step"], start=p["start"])
-        return one_to_one(
-            teacher, n_student, strategy="uniform", params={"step": p["step"], "start": p["start"]}
-        )
-    if strategy == "paired":
-        return paired(n_teacher, n_student, p["weights"])
-    if strategy == "seed":
-        if (n_teacher, n_student) != SEED_SHAPE:
-            raise ValueError(
-                f"the seed preset maps a {SEED_SHAPE[0]}-block teacher onto a {SEED_SHAPE[1]}-block student "
-                f"(teacher blocks 1-9 and 21-23), not {n_teacher} onto {n_student}"
-            )
-        return one_to_one(SEED_TEACHER_BLOCKS, n_student, strategy="seed")
-    raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
-
-
-def strategy_defaults(strategy: str, n_teacher: int, n_student: int) -> dict[str, Any]:
-    """The one place each strategy's default parameters are decided.
-
-    top: k = min(n_student, n_teacher); ushape: first = max(1, k // 3) and
-    last = k - first (the U shape's two ends, the shallow end smaller);
-    uniform: the last block of each group (step None, start 1); paired: the mean
-    of two blocks (weights 0.5 / 0.5).
-    """
-    k = min(n_student, n_teacher)
-    first = max(1, k // 3) if k >= 2 else k
-    return {
-        "top": {"k": k},
-        "ushape": {"first": first, "last": k - first},
-        "uniform": {"step": None, "start": 1},
-        "paired": {"weights": (0.5, 0.5)},
-    }.get(strategy, {})
+    return STRATEGY_TABLE[strategy].build(n_teacher, n_student, intensity, p)
 
 
 _CALL = re.compile(r"^([a-z_]+)\s*(?:\((.*)\))?$")
 
 
 def _parse_params(strategy: str, text: str | None) -> dict[str, Any]:
-    """``"k=3"``, ``"first=1, last=2"``, ``"weights=0.3/0.7"`` as a dict of ints and floats."""
+    """``"k=3"``, ``"first=1, last=2"``, ``"weights=0.3/0.7"`` as a dict, read by the strategy's readers."""
     params: dict[str, Any] = {}
+    readers = STRATEGY_TABLE[strategy].params
     for part in filter(None, (p.strip() for p in (text or "").split(","))):
         key, sep, value = part.partition("=")
         key, value = key.strip(), value.strip()
-        allowed = STRATEGY_PARAMS.get(strategy, ())
-        if not sep or key not in allowed:
-            names = ", ".join(allowed) or "none"
+        if not sep or key not in readers:
+            names = ", ".join(readers) or "none"
             raise ValueError(f"{strategy}({text}): cannot read {part!r}; parameters of {strategy}: {names}")
         try:
-            if key == "weights":
-                w = tuple(_read_weight(x) for x in value.split("/"))
-                if len(w) != 2:
-                    raise ValueError
-                params[key] = w
-            else:
-                params[key] = _read_int(value)
+            params[key] = readers[key](value)
         except ValueError:
-            example = "weights=0.3/0.7" if key == "weights" else f"{key}=2"
+            written = (re.search(rf"\b{key}=[^,)]+", e) for e in STRATEGY_TABLE[strategy].examples)
+            example = next((m.group(0) for m in written if m), f"{key}=2")
             raise ValueError(f"{strategy}({text}): cannot read {part!r}; e.g. {example}") from None
     return params
 

@@ -34,19 +34,13 @@ import ipywidgets as w
 import matplotlib.pyplot as plt
 from IPython.display import display
 
-from .mapping import LayerMapping, resolve, strategy_defaults
+from .mapping import STRATEGY_TABLE, LayerMapping, resolve, strategy_defaults
 from .plots import plot_intensity
 from .report import SpectralReport
 
-PICKER_STRATEGIES = ("top", "ushape", "uniform", "paired", "seed", "manual")
-STRATEGY_LABELS = {
-    "top": "top-k by intensity",
-    "ushape": "first + last (U shape)",
-    "uniform": "uniform (last of each group)",
-    "paired": "paired (mean of two blocks)",
-    "seed": "seed preset (1-9 + 21-23 of 24)",
-    "manual": "manual",
-}
+# The picker offers every strategy of mapping.STRATEGY_TABLE, then a box for blocks or links.
+PICKER_STRATEGIES = (*STRATEGY_TABLE, "manual")
+STRATEGY_LABELS = {**{name: s.label for name, s in STRATEGY_TABLE.items()}, "manual": "manual"}
 
 
 def enable_colab_widgets() -> bool:
