@@ -3,14 +3,28 @@
 One namespace for readers: ``import spectralkd_lite as skd`` gives what a notebook
 or a user needs; the modules with more specialised tools are reachable as
 ``skd.losses``, ``skd.plots``, ``skd.similarity``, ``skd.decomposition``,
-``skd.vision``, ``skd.digits``, ``skd.transfer`` (few labels and a transfer set) and ``skd.media`` (the notebooks' animations); see
+``skd.vision``, ``skd.digits``, ``skd.transfer`` (few labels and a transfer set), ``skd.media`` (the notebooks' animations),
+``skd.spectrum``, ``skd.teacher`` and ``skd.compare``; each module's ``__all__`` (at its top) names what
+is public there, and notebooks use only those names (tests/test_public_names.py); see
 docs/architecture.md for the module map.
 
 Layers are named by block number 1..N everywhere a user sees them: block i is
 ``hidden_states[i]`` of a Hugging Face model (index 0 is the embedding output).
 """
 
-from . import decomposition, digits, losses, media, plots, similarity, transfer, vision
+from . import (
+    compare,
+    decomposition,
+    digits,
+    losses,
+    media,
+    plots,
+    similarity,
+    spectrum,
+    teacher,
+    transfer,
+    vision,
+)
 from .analysis import LayerSource, analyze
 from .baselines import tfidf_baseline
 from .capture import default_device, to_device
@@ -53,6 +67,7 @@ __all__ = [
     "Variant",
     "analyze",
     "choose_profile",
+    "compare",
     "compare_reports",
     "decomposition",
     "default_device",
@@ -68,23 +83,25 @@ __all__ = [
     "load_intents",
     "losses",
     "make_student",
-    "text_teacher_cache_bytes",
     "media",
+    "plan_memory",
     "plot_intensity",
     "plot_spectra",
     "plots",
+    "profile_student",
     "resolve",
     "run_comparison",
     "runtime_summary",
     "similarity",
+    "spectrum",
     "standard_variants",
-    "plan_memory",
-    "profile_student",
     "student_train",
-    "text_batches",
+    "teacher",
     "teacher_data",
+    "text_batches",
+    "text_teacher_cache_bytes",
     "tfidf_baseline",
-    "transfer",
     "to_device",
+    "transfer",
     "vision",
 ]

@@ -22,6 +22,11 @@ from .capture import block_layers, capture_outputs, model_device
 from .report import SpectralReport
 from .spectrum import full_spectrum, stacked_sums
 
+__all__ = [
+    "LayerSource",
+    "analyze",
+]
+
 # Batch keys that are targets, not model inputs.
 _NON_INPUTS = ("labels", "label", "label_ids")
 

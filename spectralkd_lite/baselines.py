@@ -21,6 +21,13 @@ from sklearn.svm import LinearSVC
 
 from .data import IntentData, IntentSplit
 
+__all__ = [
+    "CLASSIFIERS",
+    "split_accuracy",
+    "tfidf_baseline",
+    "tfidf_pipeline",
+]
+
 CLASSIFIERS = ("svm", "logreg")
 
 

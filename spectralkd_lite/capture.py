@@ -18,6 +18,17 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+__all__ = [
+    "block_layers",
+    "capture_outputs",
+    "check_block",
+    "default_device",
+    "model_device",
+    "num_blocks",
+    "resolve_modules",
+    "to_device",
+]
+
 
 def block_layers(hidden_states: Sequence[Tensor], include_embeddings: bool = False) -> list[Tensor]:
     """The block outputs of a ``hidden_states`` tuple: entries 1..N (0..N with embeddings)."""

@@ -68,6 +68,15 @@ from .workflows import (
     write_report_files,
 )
 
+__all__ = [
+    "DEBUG_ENV",
+    "EXIT_BAD_INPUT",
+    "EXIT_INTERNAL_ERROR",
+    "USER_ERRORS",
+    "build_parser",
+    "main",
+]
+
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL_ERROR = 1
 DEBUG_ENV = "SPECTRALKD_DEBUG"  # set to 1 to see the traceback of an unexpected error

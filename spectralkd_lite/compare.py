@@ -33,6 +33,19 @@ from .plots import figure_axes
 from .text import text_batches
 from .training import RunResult, evaluate_accuracy
 
+__all__ = [
+    "COMPARISON_CONFIG",
+    "FEATURE_LABELS",
+    "VERDICT_PAIRS",
+    "Comparison",
+    "Variant",
+    "check_plan",
+    "load_sections",
+    "reference_accuracies",
+    "run_comparison",
+    "standard_variants",
+]
+
 
 @dataclass(frozen=True)
 class Variant:

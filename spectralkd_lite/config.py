@@ -22,6 +22,13 @@ from .losses import FEATURE_KINDS, MIN_TEMPERATURE
 from .mapping import LayerMapping
 from .modelfiles import pretrained_model_config
 
+__all__ = [
+    "CHANNEL_ALIGNMENTS",
+    "DistillConfig",
+    "StudentConfig",
+    "TrainConfig",
+]
+
 # How student and teacher channels meet when their widths differ: "pool" = parameter-free
 # adaptive average pooling of the wider one (``losses.align_channels``), "project" = a learned
 # linear map student -> teacher width per link (``losses.ChannelProjection``), trained with the student.

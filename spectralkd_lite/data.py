@@ -18,6 +18,19 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+__all__ = [
+    "SPLITS",
+    "IntentData",
+    "IntentSplit",
+    "builtin_dir",
+    "few_label_split",
+    "load_banking77",
+    "load_builtin",
+    "load_clinc150",
+    "load_hub",
+    "load_intents",
+]
+
 SPLITS = ("train", "validation", "test")
 _CLINC_SPLIT = {"train": "train", "validation": "val", "test": "test"}
 

@@ -40,6 +40,20 @@ from .modelfiles import TOKENIZER_FILES, local_model_dir, quiet_transformers
 from .text import save_trained, text_batches, train_and_score, trainer_inputs
 from .training import LinkedTeacher, RunResult, TeacherCache
 
+__all__ = [
+    "PROJECTIONS_FILE",
+    "DistillationTrainer",
+    "check_student_tokenizer",
+    "distill",
+    "distill_step_losses",
+    "encoder_blocks",
+    "load_pretrained_student",
+    "make_projections",
+    "make_student",
+    "text_teacher_cache",
+    "text_teacher_cache_bytes",
+]
+
 # The learned channel projections of a run, saved beside the student and in each checkpoint.
 PROJECTIONS_FILE = "channel_projections.safetensors"
 

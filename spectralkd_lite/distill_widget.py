@@ -20,6 +20,10 @@ from .losses import TEXT_FEATURE_KINDS
 from .mapping import LayerMapping, resolve
 from .widgets import PICKER_STRATEGIES, enable_colab_widgets
 
+__all__ = [
+    "DistillRunner",
+]
+
 
 class DistillRunner:
     """Runs one short distillation per click and appends it to a Comparison.

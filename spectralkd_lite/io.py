@@ -12,6 +12,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+__all__ = [
+    "LOCK_NAME",
+    "csv_text",
+    "ensure_writable_dir",
+    "folder_lock",
+    "plain_file_mode",
+    "read_json",
+    "save_figure_atomic",
+    "write_json_atomic",
+    "write_text_atomic",
+]
+
 
 def _atomic(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     path = Path(path)

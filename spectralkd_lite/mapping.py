@@ -38,6 +38,30 @@ import torch
 
 from .io import read_json, write_json_atomic
 
+__all__ = [
+    "MAPPING_SCHEMA",
+    "SEED_SHAPE",
+    "SEED_TEACHER_BLOCKS",
+    "SPEC_HELP",
+    "STRATEGIES",
+    "STRATEGY_HELP",
+    "STRATEGY_PARAMS",
+    "STRATEGY_TABLE",
+    "LayerLink",
+    "LayerMapping",
+    "Strategy",
+    "one_to_one",
+    "paired",
+    "parse_blocks",
+    "parse_manual",
+    "resolve",
+    "select_top",
+    "select_uniform",
+    "select_ushape",
+    "spread",
+    "strategy_defaults",
+]
+
 # The text write-up's choice: a 24-block teacher (roberta-large) onto a 12-block student.
 SEED_SHAPE = (24, 12)
 SEED_TEACHER_BLOCKS = (*range(1, 10), 21, 22, 23)

@@ -14,6 +14,17 @@ from pathlib import Path
 
 from IPython.display import Image, Markdown
 
+__all__ = [
+    "CHECKOUT",
+    "PACKAGED",
+    "RESULTS_CHECKOUT",
+    "RESULTS_PACKAGED",
+    "SCENES",
+    "animation",
+    "animation_file",
+    "results_dir",
+]
+
 CHECKOUT = Path(__file__).resolve().parent.parent / "animations" / "rendered"
 PACKAGED = Path(__file__).resolve().parent / "_animations"
 SCENES = ("PhasorScene", "WindingScene", "LayerSpectrumScene")

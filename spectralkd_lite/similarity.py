@@ -58,6 +58,31 @@ import numpy as np
 from .mapping import LayerMapping
 from .report import SpectralReport
 
+__all__ = [
+    "DEFAULT_DEPTH_POINTS",
+    "METRICS",
+    "DynamicsRoles",
+    "LayerPair",
+    "LayerSimilarity",
+    "ReportSimilarity",
+    "common_depth_grid",
+    "compare_reports",
+    "cross_similarity",
+    "default_freq_points",
+    "depth_scale",
+    "describe_dynamics",
+    "format_summary_table",
+    "intensity_curve",
+    "layer_pairs",
+    "nearest_teacher_blocks",
+    "normalized_intensity",
+    "pearson",
+    "relative_depth",
+    "select_blocks",
+    "spectral_similarity",
+    "spectrum_on_grid",
+]
+
 METRICS = ("tv", "cosine")
 DEFAULT_DEPTH_POINTS = 101
 
@@ -524,30 +549,6 @@ def format_summary_table(results: Mapping[str, ReportSimilarity], digits: int = 
             f"| {f(r.aligned_similarity)} | {f(r.unaligned_similarity)} |"
         )
     return "\n".join(lines)
-
-
-__all__ = [
-    "DEFAULT_DEPTH_POINTS",
-    "METRICS",
-    "LayerPair",
-    "LayerSimilarity",
-    "ReportSimilarity",
-    "common_depth_grid",
-    "compare_reports",
-    "cross_similarity",
-    "default_freq_points",
-    "depth_scale",
-    "format_summary_table",
-    "intensity_curve",
-    "layer_pairs",
-    "nearest_teacher_blocks",
-    "normalized_intensity",
-    "pearson",
-    "relative_depth",
-    "select_blocks",
-    "spectral_similarity",
-    "spectrum_on_grid",
-]
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,11 @@ from .mapping import LayerMapping
 from .report import SpectralReport
 from .similarity import ReportSimilarity, compare_reports
 
+__all__ = [
+    "Snapshot",
+    "SpectralSnapshots",
+]
+
 
 @dataclass
 class Snapshot:
@@ -128,6 +133,3 @@ class SpectralSnapshots(TrainerCallback):
     ) -> list[ReportSimilarity]:
         """``compare_reports(teacher, snapshot report, mapping=...)`` for every snapshot, in step order."""
         return [compare_reports(teacher, s.report, mapping=mapping, **kwargs) for s in self.snapshots]
-
-
-__all__ = ["SpectralSnapshots", "Snapshot"]

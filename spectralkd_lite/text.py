@@ -41,6 +41,24 @@ from .training import (
     training_arguments,
 )
 
+__all__ = [
+    "SPECIAL_TOKENS",
+    "EncodedSplit",
+    "build_tiny_teacher",
+    "check_text_model",
+    "collator",
+    "load_classifier",
+    "max_tokens",
+    "resume_checkpoint",
+    "save_trained",
+    "text_batches",
+    "tiny_roberta_config",
+    "train_and_score",
+    "train_bpe_tokenizer",
+    "train_classifier",
+    "trainer_inputs",
+]
+
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # RoBERTa's ids 0..4
 
 

@@ -30,6 +30,24 @@ from .capture import model_device
 from .config import TrainConfig
 from .mapping import LayerMapping
 
+__all__ = [
+    "LOSS_KEYS",
+    "LinkedTeacher",
+    "RunResult",
+    "StopOnNonFiniteLoss",
+    "TeacherCache",
+    "accuracy_metric",
+    "amp_dtype",
+    "correct_predictions",
+    "evaluate_accuracy",
+    "fit_tensors",
+    "native_bf16",
+    "pack_flags",
+    "quiet_trainer",
+    "training_arguments",
+    "warmup_cosine",
+]
+
 LOSS_KEYS = ("total", "ce", "kd", "feature")
 
 

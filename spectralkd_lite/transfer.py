@@ -26,8 +26,20 @@ from .config import DistillConfig, StudentConfig, TrainConfig
 from .data import IntentData, IntentSplit
 from .distill import make_student
 from .mapping import resolve
-from .teacher import quiet_transformers
+from .modelfiles import quiet_transformers
 from .training import RunResult
+
+__all__ = [
+    "KD",
+    "LABELLED",
+    "PAIRS",
+    "PSEUDO",
+    "paired_lines",
+    "pretrained_student",
+    "run_few_label",
+    "transfer_variants",
+    "with_transfer",
+]
 
 LABELLED = "labelled only"
 PSEUDO = "pseudo-labels"

@@ -26,7 +26,7 @@ from __future__ import annotations
 import html
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,13 @@ from IPython.display import display
 from .mapping import STRATEGY_TABLE, LayerMapping, resolve, strategy_defaults
 from .plots import plot_intensity
 from .report import SpectralReport
+
+__all__ = [
+    "PICKER_STRATEGIES",
+    "STRATEGY_LABELS",
+    "LayerPicker",
+    "enable_colab_widgets",
+]
 
 # The picker offers every strategy of mapping.STRATEGY_TABLE, then a box for blocks or links.
 PICKER_STRATEGIES = (*STRATEGY_TABLE, "manual")
@@ -319,6 +326,3 @@ class LayerPicker:
             fig = self.figure()
             display(fig)
             plt.close(fig)
-
-
-__all__: Sequence[str] = ("LayerPicker", "PICKER_STRATEGIES")

@@ -33,6 +33,22 @@ from .text import text_batches
 from .training import RunResult, evaluate_accuracy
 from .transfer import KD, LABELLED, PSEUDO, paired_lines, pretrained_student, run_few_label, transfer_variants
 
+__all__ = [
+    "DEMO_ROWS",
+    "DEMO_STUDENT_TRAIN",
+    "FEW_LABELS",
+    "FEW_LABEL_TRAIN",
+    "analyze_text_model",
+    "cut_student",
+    "demo",
+    "profile_student",
+    "recommend",
+    "starting_encoder",
+    "student_train",
+    "teacher_report",
+    "write_report_files",
+]
+
 # The demo's students by profile: few epochs, so that the demo stays a few minutes on a CPU;
 # tiny students learn from scratch-trained teachers and take a larger learning rate.
 DEMO_STUDENT_TRAIN = {

@@ -104,7 +104,7 @@ def test_profile_student_is_roberta_base_in_full_and_cut_from_the_teacher_elsewh
 
     from transformers import RobertaConfig
 
-    config_module = importlib.import_module("spectralkd_lite.config")  # StudentConfig.from_pretrained reads it
+    config_module = importlib.import_module("spectralkd_lite.config")  # from_pretrained reads it here
 
     asked = []
     monkeypatch.setattr(  # the hub is out of reach here: answer the config read as roberta-base's
