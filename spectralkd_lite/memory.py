@@ -33,7 +33,7 @@ from torch import nn
 
 from .config import TrainConfig
 
-__all__ = ["CACHE_BUDGET_BYTES", "MemoryPlan", "activation_bytes", "plan_memory", "T4_BYTES"]
+__all__ = ["CACHE_BUDGET_BYTES", "T4_BYTES", "MemoryPlan", "activation_bytes", "plan_memory"]
 
 GIB = 2**30
 # The most memory a text TeacherCache may take; a larger one is not built (the teacher runs per step).

@@ -21,16 +21,16 @@ import torch
 from torch import Tensor
 
 __all__ = [
-    "rfft_bin_weights",
-    "full_spectrum",
-    "magnitude_sums",
     "LayerSums",
-    "stacked_sums",
-    "stacked_magnitude_sums",
-    "layer_spectrum",
+    "full_spectrum",
     "layer_intensity",
-    "spectrum_intensity",
+    "layer_spectrum",
+    "magnitude_sums",
     "patch_tokens",
+    "rfft_bin_weights",
+    "spectrum_intensity",
+    "stacked_magnitude_sums",
+    "stacked_sums",
     "tokens_to_grid",
 ]
 
