@@ -237,7 +237,11 @@ def main() -> None:
         by_name = {v.name: v for v in variants}
         variants = [by_name[name] for name in wanted]  # in the order given
     train = skd.TrainConfig(
-        lr=args.lr, batch_size=args.batch_size, early_stopping=args.patience, cache_teacher=True
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        early_stopping=args.patience,
+        cache_teacher=True,
     )
     key = f"teacher seed {args.teacher_seed}"
     meta.update(

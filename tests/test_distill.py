@@ -150,7 +150,7 @@ def test_mapping_that_does_not_fit_is_rejected_before_training(small):
     for field, value, message in [
         ("alpha", 1.5, r"alpha must be in \[0, 1\], got 1.5"),
         ("beta", float("nan"), "beta must be a finite number, got nan"),
-        ("temperature", 0.0, r"temperature must be in \(0, inf\), got 0.0"),
+        ("temperature", 0.0, r"temperature must be in \[0.01, inf\), got 0.0"),
     ]:
         with pytest.raises(ValueError, match=message):
             DistillConfig(**{field: value})
