@@ -20,7 +20,6 @@ from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
     DataCollatorWithPadding,
-    EarlyStoppingCallback,
     PreTrainedTokenizerFast,
     RobertaConfig,
     RobertaForSequenceClassification,
@@ -33,6 +32,7 @@ from .config import TrainConfig
 from .data import IntentData, IntentSplit
 from .modelfiles import check_model_files, check_tokenizer_files
 from .training import (
+    KeepBestEpoch,
     StopOnNonFiniteLoss,
     accuracy_metric,
     correct_predictions,
@@ -245,7 +245,7 @@ def trainer_inputs(
             raise ValueError("early stopping needs a validation split with examples; the data has none")
         inputs["eval_dataset"] = EncodedSplit(validation, tokenizer, train.max_length)
         inputs["compute_metrics"] = accuracy_metric
-        inputs["callbacks"].append(EarlyStoppingCallback(early_stopping_patience=train.early_stopping))
+        inputs["callbacks"].append(KeepBestEpoch(train.early_stopping))
     return inputs
 
 

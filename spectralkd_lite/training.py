@@ -31,6 +31,7 @@ from .config import TrainConfig
 from .mapping import LayerMapping
 
 __all__ = [
+    "KeepBestEpoch",
     "LOSS_KEYS",
     "LinkedTeacher",
     "RunResult",
@@ -261,8 +262,8 @@ def training_arguments(train: TrainConfig, out_dir: str | os.PathLike, n_train: 
     """``transformers.TrainingArguments`` for a TrainConfig and a training set of n_train examples.
 
     With ``train.early_stopping`` the model is evaluated on the validation split every
-    epoch, a checkpoint is saved each epoch and the best one (by validation accuracy)
-    is loaded at the end.
+    epoch; ``KeepBestEpoch`` stops training and restores the best epoch's weights (kept
+    in memory, not as a checkpoint per epoch).
     """
     dtype = amp_dtype(train, "cuda")  # the Trainer puts the model on the GPU when there is one
     steps_per_epoch = math.ceil(n_train / train.batch_size)
@@ -270,14 +271,7 @@ def training_arguments(train: TrainConfig, out_dir: str | os.PathLike, n_train: 
     if train.checkpoints:
         saving = {**saving, "save_strategy": "epoch", "save_total_limit": 1}
     if train.early_stopping is not None:
-        saving = {
-            "save_strategy": "epoch",
-            "eval_strategy": "epoch",
-            "save_total_limit": 1,  # the Trainer keeps the best checkpoint besides the last one
-            "load_best_model_at_end": True,
-            "metric_for_best_model": "accuracy",
-            "greater_is_better": True,
-        }
+        saving = {**saving, "eval_strategy": "epoch"}
     return TrainingArguments(
         output_dir=str(out_dir),
         num_train_epochs=train.epochs,
@@ -301,6 +295,41 @@ def training_arguments(train: TrainConfig, out_dir: str | os.PathLike, n_train: 
         **saving,
         **extra,
     )
+
+
+class KeepBestEpoch(TrainerCallback):
+    """Early stopping on validation accuracy, the best epoch's weights kept in host memory.
+
+    After each evaluation a better ``eval_accuracy`` copies the model's weights to the CPU;
+    ``patience`` evaluations in a row without one stop training; when training ends the
+    best weights are loaded back. Unlike transformers' EarlyStoppingCallback with
+    load_best_model_at_end it writes no checkpoint (model and optimiser state) every
+    epoch, which costs more than a whole epoch of a small student.
+    """
+
+    def __init__(self, patience: int) -> None:
+        self.patience = patience
+        self.best: float | None = None
+        self.waited = 0
+        self.weights: dict[str, Tensor] | None = None
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict | None = None, **kwargs: Any):
+        accuracy = (metrics or {}).get("eval_accuracy")
+        model = kwargs.get("model")
+        if accuracy is None or model is None:
+            return
+        if self.best is None or accuracy > self.best:
+            self.best, self.waited = accuracy, 0
+            self.weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        else:
+            self.waited += 1
+            if self.waited >= self.patience:
+                control.should_training_stop = True
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any):
+        model = kwargs.get("model")
+        if self.weights is not None and model is not None:
+            model.load_state_dict(self.weights)
 
 
 class StopOnNonFiniteLoss(TrainerCallback):

@@ -132,7 +132,8 @@ def run_few_label(
 
     ``labelled only`` trains on ``labelled`` for at most ``labelled_epochs`` (None: as
     many optimiser steps as the other rows at most, ``train.epochs`` x (labelled +
-    transfer) / labelled); every other row on ``labelled`` + ``pseudo``
+    transfer) / labelled, with its patience scaled the same way, so that it waits as many
+    optimiser steps as the others); every other row on ``labelled`` + ``pseudo``
     (``with_transfer``) for at most ``train.epochs``; all stop early on ``labelled.validation`` (``train.early_stopping``)
     and start from ``student``. ``on_row`` is called with the comparison so far after
     each row (to save partial results).
@@ -140,12 +141,17 @@ def run_few_label(
     if train.early_stopping is None:
         raise ValueError("a few-label comparison trains to convergence: give train.early_stopping (patience)")
     both = with_transfer(labelled, pseudo)
+    # the labelled set is a small fraction of labelled + transfer: counted in optimiser steps, its row gets
+    # the same ceiling and the same patience as the others (an epoch of a few steps is no unit to wait in)
+    ratio = len(both.train) / len(labelled.train)
     if labelled_epochs is None:
-        labelled_epochs = train.epochs * len(both.train) / len(labelled.train)
+        labelled_epochs = train.epochs * ratio
+    patience_alone = max(train.early_stopping, round(train.early_stopping * ratio))
     comparison = Comparison()
     for variant in variants:
         alone = variant.name == LABELLED
         epochs = labelled_epochs if alone else train.epochs
+        patience = patience_alone if alone else train.early_stopping
         with quiet_transformers():  # the library does not print: no loading or saving bars
             row = run_comparison(
                 teacher,
@@ -153,7 +159,7 @@ def run_few_label(
                 labelled if alone else both,
                 [variant],
                 student,
-                dataclasses.replace(train, epochs=epochs),
+                dataclasses.replace(train, epochs=epochs, early_stopping=patience),
                 seeds,
                 on_run=on_run,
                 workers=workers,
@@ -161,6 +167,10 @@ def run_few_label(
         comparison.extend(row)
         comparison.meta.update(row.meta)
         comparison.meta["epochs_by_row"] = {**comparison.meta.get("epochs_by_row", {}), variant.name: epochs}
+        comparison.meta["patience_by_row"] = {
+            **comparison.meta.get("patience_by_row", {}),
+            variant.name: patience,
+        }
         if on_row is not None:
             on_row(comparison)
     return comparison

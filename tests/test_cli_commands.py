@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -205,6 +206,13 @@ def test_demo_exits_0_and_writes_report_mapping_and_comparison(tmp_path):
     )
     assert printed.startswith("profile: tiny (chosen by the caller)")
     assert "recommended teacher blocks" in printed and "comparison/results.png" in printed
+    # the few-label setting, one progress line per trained run, and the one-line verdict
+    assert (
+        "120 labelled utterances (5 per intent)" in printed
+        and "the teacher labels the transfer set" in printed
+    )
+    assert re.search(r"^  \[1/\d+\] labelled only, seed 0: \d+\.\d\d%", printed, re.M)
+    assert "in one line: with 5 labels per intent, logit KD on the transfer set moved the student" in printed
     SpectralReport.load(out / "report.json")
     skd.LayerMapping.load(out / "mapping.json")
     for name in (

@@ -186,6 +186,9 @@ def test_a_few_label_comparison_trains_each_row_on_its_data(small_teacher, tmp_p
         -len(both.train) // 64
     )
     assert c.meta["epochs_by_row"] == {"labelled only": 2, "pseudo-labels": 1, "logit KD": 1}
+    # labelled only waits as many optimiser steps as the others: its patience is scaled like its ceiling
+    ratio = len(both.train) / len(labelled.train)
+    assert c.meta["patience_by_row"] == {"labelled only": round(ratio), "pseudo-labels": 1, "logit KD": 1}
     # by default labelled only gets as many optimiser steps at most as the transfer rows
     alone = run_few_label(model, tok, labelled, pseudo, rows[:1], student, train, [0])
     assert alone.meta["epochs_by_row"]["labelled only"] == pytest.approx(
