@@ -301,7 +301,9 @@ class KeepBestEpoch(TrainerCallback):
     """Early stopping on validation accuracy, the best epoch's weights kept in host memory.
 
     After each evaluation a better ``eval_accuracy`` copies the model's weights to the CPU;
-    ``patience`` evaluations in a row without one stop training; when training ends the
+    ``patience`` evaluations in a row without one stop training, counted only once the
+    accuracy has risen above its first value (a student still on its starting plateau, at
+    chance, is not converged: it trains on to the epoch ceiling); when training ends the
     best weights are loaded back. Unlike transformers' EarlyStoppingCallback with
     load_best_model_at_end it writes no checkpoint (model and optimiser state) every
     epoch, which costs more than a whole epoch of a small student.
@@ -310,6 +312,7 @@ class KeepBestEpoch(TrainerCallback):
     def __init__(self, patience: int) -> None:
         self.patience = patience
         self.best: float | None = None
+        self.first: float | None = None
         self.waited = 0
         self.weights: dict[str, Tensor] | None = None
 
@@ -318,10 +321,12 @@ class KeepBestEpoch(TrainerCallback):
         model = kwargs.get("model")
         if accuracy is None or model is None:
             return
+        if self.first is None:
+            self.first = accuracy
         if self.best is None or accuracy > self.best:
             self.best, self.waited = accuracy, 0
             self.weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        else:
+        elif self.best > self.first:
             self.waited += 1
             if self.waited >= self.patience:
                 control.should_training_stop = True

@@ -106,16 +106,46 @@ def test_two_accumulated_half_batches_give_the_whole_batch_step(small, tmp_path)
     assert halves_loss == pytest.approx(whole_loss, rel=0.01)
 
 
-def test_early_stopping_stops_when_validation_accuracy_stops_improving(small):
+def test_a_student_that_never_leaves_its_start_trains_to_the_ceiling(small):
     teacher, tok, data = small
     steps_per_epoch = -(-len(data.train) // 16)
-    frozen = skd.TrainConfig(epochs=5, lr=1e-12, batch_size=16, early_stopping=1)  # nothing can improve
+    frozen = skd.TrainConfig(epochs=3, lr=1e-12, batch_size=16, early_stopping=1)  # nothing can improve
     _, run = skd.distill(
         teacher, tok, data, skd.DistillConfig(alpha=0.9), frozen, student=skd.StudentConfig(2)
     )
     evaluated = [e["eval_accuracy"] for e in run.log if "eval_accuracy" in e]
-    assert run.steps == 2 * steps_per_epoch and len(evaluated) == 2  # epoch 1 is best, epoch 2 is not better
+    # still on its starting plateau: patience does not count, so it runs every epoch, and keeps epoch 1
+    assert run.steps == 3 * steps_per_epoch and len(evaluated) == 3
     assert run.validation_accuracy == pytest.approx(evaluated[0])
+
+
+def test_keep_best_epoch_stops_after_patience_once_it_has_improved_and_restores_the_best():
+    from types import SimpleNamespace
+
+    from spectralkd_lite.training import KeepBestEpoch
+
+    model = torch.nn.Linear(2, 1)
+    callback = KeepBestEpoch(patience=2)
+    stops = []
+    for epoch, accuracy in enumerate([0.1, 0.1, 0.3, 0.2, 0.25, 0.4]):
+        with torch.no_grad():
+            model.weight.fill_(epoch)  # the weights of epoch k are all k
+        control = SimpleNamespace(should_training_stop=False)
+        callback.on_evaluate(None, None, control, metrics={"eval_accuracy": accuracy}, model=model)
+        stops.append(control.should_training_stop)
+    # 0.1 -> 0.1: still on the plateau (no stop); 0.3 is best; 0.2 and 0.25 are two misses: stop at epoch 4
+    assert stops == [False, False, False, False, True, False]
+    callback.on_train_end(None, None, None, model=model)
+    assert callback.best == 0.4 and torch.equal(model.weight, torch.full((1, 2), 5.0))
+    plateau = KeepBestEpoch(patience=1)
+    for accuracy in (0.04, 0.04, 0.04):
+        control = SimpleNamespace(should_training_stop=False)
+        plateau.on_evaluate(None, None, control, metrics={"eval_accuracy": accuracy}, model=model)
+        assert not control.should_training_stop
+
+
+def test_empty_validation_is_refused(small):
+    _, _, data = small
     # a validation split without examples cannot even be built, so early stopping always has one
     with pytest.raises(ValueError, match="needs at least one text"):
         dataclasses.replace(data.validation, texts=[], labels=[])
