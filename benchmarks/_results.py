@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -28,7 +29,7 @@ def provenance() -> dict[str, object]:
     """The command line, git commit, UTC date, CPU cores and torch threads of this run."""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     return {
-        "command": "python " + " ".join(sys.argv),
+        "command": "python " + shlex.join(sys.argv),
         "commit": commit.stdout.strip() or "unknown",
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "cpu_cores": os.cpu_count(),

@@ -50,6 +50,7 @@ PAIRS: tuple[tuple[str, str], ...] = (
     (PSEUDO, LABELLED),
     (KD, LABELLED),
     (KD, PSEUDO),
+    ("logit KD + spectral, uniform", LABELLED),
     ("logit KD + MSE, uniform", KD),
     ("logit KD + spectral, uniform", KD),
     ("logit KD + spectral, uniform", "logit KD + MSE, uniform"),
