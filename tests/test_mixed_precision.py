@@ -27,6 +27,8 @@ from spectralkd_lite.training import LOSS_KEYS, amp_dtype, fit_tensors
 def _fake_cuda(monkeypatch, available: bool, bf16: bool) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+    # an Ampere-class GPU where bf16 is native, a T4 (compute capability 7.5) where it is not
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a, **k: (8, 0) if bf16 else (7, 5))
 
 
 @pytest.mark.parametrize(

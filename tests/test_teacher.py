@@ -220,11 +220,15 @@ def test_a_teacher_folder_of_your_own_is_checked_and_measured(saved_model):
     with torch.no_grad():
         predicted = model(**batch).logits.argmax(-1).numpy()
     assert info["test_accuracy"] == pytest.approx(float((predicted == np.asarray(data.test.labels)).mean()))
+
     def first_five(split):
         keep = [i for i, y in enumerate(split.labels) if y < 5]
-        return type(split)([split.texts[i] for i in keep], [split.labels[i] for i in keep], split.label_names[:5])
+        return type(split)(
+            [split.texts[i] for i in keep], [split.labels[i] for i in keep], split.label_names[:5]
+        )
 
-    fewer = dataclasses.replace(data, train=first_five(data.train), validation=first_five(data.validation))
-    fewer = dataclasses.replace(fewer, test=first_five(data.test))
+    fewer = dataclasses.replace(
+        data, train=first_five(data.train), validation=first_five(data.validation), test=first_five(data.test)
+    )
     with pytest.raises(ValueError, match=f"has {data.num_labels} labels but the data .* has 5"):
         load_teacher(saved_model, fewer)
