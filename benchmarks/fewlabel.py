@@ -53,6 +53,7 @@ from spectralkd_lite.transfer import (
     LABELLED,
     paired_lines,
     pretrained_student,
+    pseudo_label_accuracy,
     run_few_label,
     transfer_variants,
 )
@@ -222,8 +223,7 @@ def main() -> None:
         flush=True,
     )
     pseudo = pseudo_label(teacher, tokenizer, transfer_texts, labelled.label_names)
-    truth = dict(zip(clinc.train.texts, clinc.train.labels, strict=True))  # to score the pseudo-labels
-    pseudo_acc = sum(truth[t] == y for t, y in zip(pseudo.texts, pseudo.labels, strict=True)) / len(pseudo)
+    pseudo_acc = pseudo_label_accuracy(pseudo, clinc.train)
     print(f"pseudo-labels right on {100 * pseudo_acc:.2f}% of the transfer set", flush=True)
     report = teacher_report(teacher, tokenizer, labelled)
     print("teacher intensity by block:", [round(x, 4) for x in report.intensity], flush=True)

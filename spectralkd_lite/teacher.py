@@ -45,7 +45,7 @@ from .io import write_json_atomic
 from .modelfiles import quiet_transformers
 from .profiles import LAPTOP_PACKAGE, PROFILES, choose_profile
 from .text import build_tiny_teacher, load_classifier, text_batches, train_classifier
-from .training import evaluate_accuracy
+from .training import evaluate_accuracy, predictions
 
 __all__ = [
     "CACHE_ENV",
@@ -422,26 +422,17 @@ def train_teacher(
     return info
 
 
-@torch.inference_mode()
 def pseudo_label(teacher: Any, tokenizer: Any, texts: list[str], label_names: list[str]) -> IntentSplit:
     """The teacher's top-1 intent for each of ``texts`` (a transfer set), as an IntentSplit.
 
-    The teacher runs in eval mode on its own device, in batches; labels come back in order.
+    The teacher runs in eval mode on its own device, in batches (``training.predictions``);
+    labels come back in order.
     """
     if not texts:
         raise ValueError("no texts to label: the transfer set is empty")
     unlabelled = IntentSplit(list(texts), [0] * len(texts), list(label_names))
-    device = next(teacher.parameters()).device
-    was_training = teacher.training
-    teacher.eval()
-    try:
-        preds = [
-            teacher(**{k: v.to(device) for k, v in b.items() if k != "labels"}).logits.argmax(-1)
-            for b in text_batches(unlabelled, tokenizer, batch_size=128)
-        ]
-    finally:
-        teacher.train(was_training)
-    return IntentSplit(list(texts), torch.cat(preds).tolist(), list(label_names))
+    predicted, _ = predictions(teacher, text_batches(unlabelled, tokenizer, batch_size=128))
+    return IntentSplit(list(texts), predicted.tolist(), list(label_names))
 
 
 def default_cache_dir() -> Path:

@@ -44,6 +44,7 @@ __all__ = [
     "fit_tensors",
     "native_bf16",
     "pack_flags",
+    "predictions",
     "quiet_trainer",
     "training_arguments",
     "warmup_cosine",
@@ -74,26 +75,34 @@ class RunResult:
 
 
 @torch.inference_mode()
-def correct_predictions(model: nn.Module, batches: Iterable[Mapping[str, Tensor]]) -> Tensor:
-    """(N,) bool on the CPU: whether the classifier's top-1 prediction is right, example by example.
+def predictions(model: nn.Module, batches: Iterable[Mapping[str, Tensor]]) -> tuple[Tensor, Tensor]:
+    """(predicted, labels), each (N,) long on the CPU: the classifier's top-1 class and each batch's ``labels``.
 
     Batches of model inputs with ``labels``, in order; the model runs in eval mode on its
     device (text ``input_ids``/``attention_mask`` or vision ``pixel_values`` alike). The
-    flags stay on the device until the end: one transfer, no host sync per batch.
+    results stay on the device until the end: one transfer, no host sync per batch.
     """
     device = model_device(model)
     was_training = model.training
     model.eval()
-    flags = []
+    predicted, labels = [], []
     try:
         for batch in batches:
             inputs = {k: v.to(device) for k, v in batch.items() if k != "labels"}
-            flags.append(model(**inputs).logits.argmax(-1) == batch["labels"].to(device))
+            predicted.append(model(**inputs).logits.argmax(-1))
+            labels.append(batch["labels"].to(device))
     finally:
         model.train(was_training)
-    if not flags or sum(len(f) for f in flags) == 0:
+    if not predicted or sum(len(p) for p in predicted) == 0:
         raise ValueError("no examples to evaluate: the batches are empty")
-    return torch.cat(flags).cpu()
+    return torch.cat(predicted).cpu(), torch.cat(labels).cpu()
+
+
+def correct_predictions(model: nn.Module, batches: Iterable[Mapping[str, Tensor]]) -> Tensor:
+    """(N,) bool on the CPU: whether the classifier's top-1 prediction is right, example by example
+    (``predictions`` compared with the labels)."""
+    predicted, labels = predictions(model, batches)
+    return predicted == labels
 
 
 def evaluate_accuracy(model: nn.Module, batches: Iterable[Mapping[str, Tensor]]) -> float:

@@ -36,6 +36,7 @@ __all__ = [
     "PSEUDO",
     "paired_lines",
     "pretrained_student",
+    "pseudo_label_accuracy",
     "run_few_label",
     "transfer_variants",
     "with_transfer",
@@ -97,6 +98,13 @@ def with_transfer(labelled: IntentData, pseudo: IntentSplit) -> IntentData:
         labelled.train.texts + pseudo.texts, labelled.train.labels + pseudo.labels, labelled.label_names
     )
     return IntentData(labelled.name + "+transfer", train, labelled.validation, labelled.test)
+
+
+def pseudo_label_accuracy(pseudo: IntentSplit, train: IntentSplit) -> float:
+    """The share of ``pseudo``'s utterances whose teacher label is their true one in ``train``
+    (the transfer set is cut from ``train``, so every one of its texts has its label there)."""
+    truth = dict(zip(train.texts, train.labels, strict=True))
+    return sum(truth[t] == y for t, y in zip(pseudo.texts, pseudo.labels, strict=True)) / len(pseudo)
 
 
 def pretrained_student(

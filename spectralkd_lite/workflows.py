@@ -31,7 +31,15 @@ from .teacher import (
 )
 from .text import text_batches
 from .training import RunResult, evaluate_accuracy
-from .transfer import KD, LABELLED, paired_lines, pretrained_student, run_few_label, transfer_variants
+from .transfer import (
+    KD,
+    LABELLED,
+    paired_lines,
+    pretrained_student,
+    pseudo_label_accuracy,
+    run_few_label,
+    transfer_variants,
+)
 
 __all__ = [
     "DEMO_ROWS",
@@ -223,8 +231,7 @@ def demo(
         f"\nrecommended teacher blocks for a {n_student_blocks}-block student (top {len(top)} by intensity): {top}"
     )
     pseudo = pseudo_label(model, tokenizer, transfer, labelled.label_names)
-    truth = dict(zip(data.train.texts, data.train.labels, strict=True))
-    right = sum(truth[t] == y for t, y in zip(pseudo.texts, pseudo.labels, strict=True)) / len(pseudo)
+    right = pseudo_label_accuracy(pseudo, data.train)
     say(f"the teacher labels the transfer set: {100 * right:.1f}% of its labels are right")
     donor = starting_encoder(name, labelled, model)
     blocks = list(range(1, n_student_blocks + 1))
