@@ -93,6 +93,17 @@ def plot_sections(sections: dict[str, skd.Comparison], path: Path, chance: float
     plt.close(fig)
 
 
+def epoch_lines(c: skd.Comparison) -> list[str]:
+    """Per row, how many epochs each seed ran and which was best: whether the runs converged."""
+    lines = []
+    for name in c.variants:
+        curves = [r.validation_curve for r in c.runs if r.name == name]
+        if all(curves):
+            runs = ", ".join(f"{len(v)} (best {v.index(max(v)) + 1})" for v in curves)
+            lines.append(f"- {name}: epochs run per seed (best epoch): {runs}.")
+    return lines
+
+
 def write_results(out: Path, meta: dict, sections: dict[str, skd.Comparison], extra: dict) -> None:
     md = ["# Few labels and a transfer set: CLINC150, 10 labelled utterances per intent", ""]
     md += [provenance_line(meta), ""]
@@ -133,6 +144,7 @@ def write_results(out: Path, meta: dict, sections: dict[str, skd.Comparison], ex
             )
         md += ["", c.to_markdown(), ""]
         md += paired_lines(c)
+        md += epoch_lines(c)
         md.append(f"- wall time of the section's last command: {info['wall_seconds']:.0f} s.")
         by_command: dict[str, list[str]] = {}
         for row, command in info.get("row_commands", {}).items():

@@ -38,7 +38,7 @@ from .mapping import LayerMapping
 from .memory import CACHE_BUDGET_BYTES
 from .modelfiles import TOKENIZER_FILES, local_model_dir, quiet_transformers
 from .text import save_trained, text_batches, train_and_score, trainer_inputs
-from .training import LinkedTeacher, RunResult, TeacherCache
+from .training import LinkedTeacher, RunResult, TeacherCache, validation_curve
 
 __all__ = [
     "PROJECTIONS_FILE",
@@ -521,5 +521,6 @@ def distill(
         steps=scores["steps"],
         log=scores["log"],
         test_correct=scores["test_correct"],
+        validation_curve=validation_curve(scores["log"]),
     )
     return trainer.model, run

@@ -39,6 +39,7 @@ from .training import (
     pack_flags,
     quiet_trainer,
     training_arguments,
+    validation_curve,
 )
 
 __all__ = [
@@ -317,7 +318,7 @@ def train_classifier(
     )
     scores = train_and_score(trainer, tokenizer, data, train)
     save_trained(trainer, out_dir, train)
-    curve = [h["eval_accuracy"] for h in scores["log"] if "eval_accuracy" in h]
+    curve = validation_curve(scores["log"])
     return {**{k: v for k, v in scores.items() if k != "log"}, "validation_curve": curve}
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "evaluate_accuracy",
     "fit_tensors",
     "native_bf16",
+    "validation_curve",
     "pack_flags",
     "predictions",
     "quiet_trainer",
@@ -61,7 +62,10 @@ class RunResult:
     data has no validation split) as fractions; train_seconds; steps: optimiser
     steps taken; log: the loss log, one dict per logging point (``loss``,
     ``loss_ce``, ``loss_kd``, ``loss_feature``, ``epoch``); test_correct: "0"/"1" per
-    test example in order (``pack_flags``), for paired statistics between runs.
+    test example in order (``pack_flags``), for paired statistics between runs;
+    validation_curve: validation accuracy after each epoch (empty without early
+    stopping), kept when the log is not, so that saved results show whether a run
+    stopped by early stopping or at its epoch ceiling.
     """
 
     name: str
@@ -72,6 +76,12 @@ class RunResult:
     steps: int = 0
     log: list[dict[str, float]] = field(default_factory=list)
     test_correct: str | None = None
+    validation_curve: list[float] = field(default_factory=list)
+
+
+def validation_curve(log: Iterable[Mapping[str, float]]) -> list[float]:
+    """The ``eval_accuracy`` of each evaluation in a Trainer log (``state.log_history``), in order."""
+    return [h["eval_accuracy"] for h in log if "eval_accuracy" in h]
 
 
 @torch.inference_mode()

@@ -1,6 +1,7 @@
 """The pieces of the fair experiment: teachers trained to convergence, few labels and a
 transfer set, pseudo-labels, per-example test results and paired intervals."""
 
+import json
 import warnings
 
 import numpy as np
@@ -186,6 +187,11 @@ def test_a_few_label_comparison_trains_each_row_on_its_data(small_teacher, tmp_p
         -len(both.train) // 64
     )
     assert c.meta["epochs_by_row"] == {"labelled only": 2, "pseudo-labels": 1, "logit KD": 1}
+    # each run keeps its validation curve, one value per epoch, through a save and a load
+    saved = skd.Comparison.from_dict(json.loads(json.dumps(c.to_dict())))
+    assert [len(r.validation_curve) for r in saved.runs] == [2, 1, 1]
+    assert all(0 <= a <= 1 for r in saved.runs for a in r.validation_curve)
+    assert saved.runs[0].validation_curve[-1] == pytest.approx(c.runs[0].validation_curve[-1])
     # labelled only waits as many optimiser steps as the others: its patience is scaled like its ceiling
     ratio = len(both.train) / len(labelled.train)
     assert c.meta["patience_by_row"] == {"labelled only": round(ratio), "pseudo-labels": 1, "logit KD": 1}
