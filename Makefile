@@ -11,7 +11,6 @@ SYSTEM_PACKAGES := libcairo2-dev libpango1.0-dev pkg-config ffmpeg
 BROWSER_PACKAGES := chromium
 PYTEST_ARGS ?=
 PYTEST := HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -p no:cacheprovider
-NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 PHASE_TIMES := test-artifacts/phase-times.txt
 # when this make started (.ci/run passes its own start): the "setup" phase of `make test` is measured from it
 ifndef START_TIME
@@ -48,35 +47,15 @@ setup: system-deps $(BIN)/python
 demo: setup
 	$(BIN)/spectralkd-lite demo --out runs/demo
 
-# Phases, in this order: lint, the unit tests, each notebook (nbval-lax), the Colab rehearsal
-# (tools/rehearsal.sh; skipped when PYTEST_ARGS select tests), the browser tests (after the notebooks,
-# which fill the teacher caches they use). Each phase prints its wall time as it ends, and the
-# table of them all (also written to $(PHASE_TIMES)) closes the run. A failing phase does not stop the
-# later ones; the target fails at the end if any failed. PYTEST_ARGS go to every pytest run (a phase
-# where they select no test passes).
+# The phases (tools/test_phases.sh): two lanes side by side on 2 cores or more, each phase timed as it
+# ends, the table of them all printed at the close and kept in $(PHASE_TIMES):
+#   notebooks: each notebook (nbval-lax) in order, then the browser tests (they use the notebooks' caches);
+#   checks:    ruff, the unit tests, then the Colab rehearsal (tools/rehearsal.sh; skipped when
+#              PYTEST_ARGS select tests).
+# A failing phase does not stop the later ones; the target fails at the end if any failed. PYTEST_ARGS go
+# to every pytest run (a phase where they select no test passes). TEST_LANES=1 runs the lanes in turn.
 test: setup browser-deps
-	@mkdir -p test-artifacts; \
-	printf '%-48s %6s s\n' "setup (venv, system packages, Chromium)" $$(( $$(date +%s) - $(START_TIME) )) > $(PHASE_TIMES); \
-	failed=0; \
-	phase() { \
-	  local name=$$1 t0=$$(date +%s) rc=0 note=; shift; \
-	  echo "==> $$name: $$*"; \
-	  "$$@" || rc=$$?; \
-	  if [ $$rc -eq 5 ] && [ $(if $(strip $(PYTEST_ARGS)),1,0) = 1 ]; then rc=0; note="  (no test selected)"; fi; \
-	  [ $$rc -eq 0 ] || { failed=1; note="  FAILED (exit $$rc)"; }; \
-	  printf '%-48s %6s s%s\n' "$$name" $$(( $$(date +%s) - t0 )) "$$note" | tee -a $(PHASE_TIMES); \
-	}; \
-	phase "ruff check" $(BIN)/ruff check spectralkd_lite tests benchmarks animations tools; \
-	phase "ruff format --check" $(BIN)/ruff format --check spectralkd_lite tests benchmarks animations tools; \
-	phase "unit tests" env $(PYTEST) tests --ignore=tests/browser $(PYTEST_ARGS); \
-	for nb in $(NOTEBOOKS); do \
-	  phase "notebook $$(basename $$nb)" env $(PYTEST) --nbval-lax --nbval-current-env $$nb $(PYTEST_ARGS); \
-	done; \
-	if [ -z "$(strip $(PYTEST_ARGS))" ]; then phase "Colab rehearsal (wheel, lowest versions, full)" bash tools/rehearsal.sh; fi; \
-	phase "browser tests" env $(PYTEST) tests/browser $(PYTEST_ARGS); \
-	echo "==> phase times (wall clock)"; cat $(PHASE_TIMES); \
-	printf '%-48s %6s s\n' "total" $$(( $$(date +%s) - $(START_TIME) )); \
-	exit $$failed
+	BIN=$(BIN) PYTEST_ARGS="$(PYTEST_ARGS)" PHASE_TIMES=$(PHASE_TIMES) START_TIME=$(START_TIME) bash tools/test_phases.sh
 
 # The Colab rehearsal alone (a phase of `make test`): the wheel in a fresh venv with the lowest declared
 # transformers and ipywidgets, notebooks 05, 04, 06 in the full profile on local stand-ins of the hub

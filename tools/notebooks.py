@@ -1,6 +1,7 @@
 """Execute the tutorial notebooks and store them with clean, reproducible metadata.
 
     python tools/notebooks.py execute notebooks/*.ipynb
+    python tools/notebooks.py execute --no-times notebooks/06_*.ipynb   # on a busy machine
     python tools/notebooks.py clean notebooks/*.ipynb
 
 Cleaning drops widget state, execution timestamps and kernel-specific metadata,
@@ -62,7 +63,7 @@ def record_time(path: Path, seconds: float, times: Path = TIMES) -> None:
     write_json_atomic(times, dict(sorted(runs.items())))
 
 
-def execute(paths: list[Path], timeout: int = 1200, times: Path = TIMES) -> None:
+def execute(paths: list[Path], timeout: int = 1200, times: Path | None = TIMES) -> None:
     for path in paths:
         start = time.time()
         nb = nbformat.read(path, as_version=4)
@@ -74,7 +75,8 @@ def execute(paths: list[Path], timeout: int = 1200, times: Path = TIMES) -> None
         check_paths(path, text)
         path.write_text(text, encoding="utf-8")
         seconds = time.time() - start
-        record_time(path, seconds, times)
+        if times is not None:
+            record_time(path, seconds, times)
         print(f"{path}: executed in {seconds:.0f} s")
 
 
@@ -91,9 +93,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python tools/notebooks.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=["execute", "clean"])
     parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument(
+        "--no-times",
+        action="store_true",
+        help="execute without recording the wall time (a busy machine's time would mislead Colab readers)",
+    )
     args = parser.parse_args(argv)
     try:
-        (execute if args.action == "execute" else clean_files)(args.notebooks)
+        if args.action == "execute":
+            execute(args.notebooks, times=None if args.no_times else TIMES)
+        else:
+            clean_files(args.notebooks)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
