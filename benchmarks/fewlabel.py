@@ -288,6 +288,7 @@ def main() -> None:
     sections, extra = {}, {}
     path = out / "fewlabel.json"
     kept = skd.Comparison()  # rows of this teacher trained by an earlier command, not trained again
+    kept_epochs: dict[str, float] = {}
     row_commands: dict[str, str] = {}
     if path.exists():  # keep the sections of other teacher fine-tunings, and this one's other rows
         earlier = read_json(path, "few-label results")
@@ -300,6 +301,9 @@ def main() -> None:
                 for r in old.runs:
                     if r.name not in training:
                         kept.add(old.variants[r.name], r)
+                kept_epochs = {
+                    name: e for name, e in old.meta.get("epochs_by_row", {}).items() if name in kept.variants
+                }
                 row_commands = {
                     name: cmd
                     for name, cmd in s["setting"].get("row_commands", {}).items()
@@ -308,7 +312,7 @@ def main() -> None:
     order = [v.name for v in transfer_variants(teacher.config.num_hidden_layers, report.intensity)]
 
     def save(new: skd.Comparison) -> None:
-        """After every row, so that an interrupted run leaves the rows it finished."""
+        """After every run, so that an interrupted command leaves the runs it finished."""
         c = skd.Comparison()
         for source in (kept, new):
             for r in source.runs:
@@ -316,7 +320,9 @@ def main() -> None:
         c.runs.sort(key=lambda r: (order.index(r.name), r.seed))
         c.references = {"teacher": teacher_test, "TF-IDF + linear": tfidf}
         c.meta.update(new.meta)
+        c.meta["epochs_by_row"] = {**kept_epochs, **new.meta.get("epochs_by_row", {})}
         c.meta.update({"test_examples": len(labelled.test), "seeds": seeds})
+        meta["rows_not_run"] = [name for name in order if name not in c.variants]
         row_commands.update({name: meta["command"] for name in new.variants})
         sections[key] = c
         extra[key] = {
@@ -346,7 +352,7 @@ def main() -> None:
         seeds,
         labelled_epochs=args.labelled_epochs,
         on_run=print_run,
-        on_row=save,
+        on_update=save,
         workers=args.workers,
     )
     print(sections[key].to_markdown(), flush=True)

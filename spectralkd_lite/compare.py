@@ -35,6 +35,7 @@ from .training import RunResult, evaluate_accuracy
 
 __all__ = [
     "COMPARISON_CONFIG",
+    "PAPER_CONFIG",
     "FEATURE_LABELS",
     "VERDICT_PAIRS",
     "Comparison",
@@ -76,6 +77,9 @@ VERDICT_PAIRS: tuple[tuple[str, str], ...] = (
     ("logit KD + spectral, seed preset", "logit KD + spectral, uniform"),
 )
 COMPARISON_CONFIG = DistillConfig(alpha=0.9, beta=2.0, feature="spectral_tokens")
+# The official SpectralKD objective on the raw scale: (1 - alpha) CE + alpha T^2 KL + beta * w_fft * L,
+# with beta * w_fft = 0.2 (DeiT students) and the feature term not divided by the teacher's energy.
+PAPER_CONFIG = DistillConfig(alpha=0.9, temperature=1.0, beta=0.2, feature="spectral_tokens", normalize=False)
 
 
 def standard_variants(

@@ -10,6 +10,7 @@ KD and DistilBERT), so the teacher's fine-tuned blocks cannot simply be copied. 
     pseudo-labels      CE on labelled + transfer, the transfer labelled by the teacher's top-1
     logit KD           the same data, (1 - alpha) CE + alpha T^2 KL(teacher || student)
     + feature terms    logit KD + beta * normalised MSE / spectral loss on chosen blocks
+    paper's weighting  logit KD + 0.2 * the spectral loss on the raw scale (``PAPER_CONFIG``)
 
 Used by ``benchmarks/fewlabel.py`` (CLINC150) and the demo (the built-in intents).
 """
@@ -21,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .compare import COMPARISON_CONFIG, Comparison, Variant, run_comparison
+from .compare import COMPARISON_CONFIG, PAPER_CONFIG, Comparison, Variant, run_comparison
 from .config import DistillConfig, StudentConfig, TrainConfig
 from .data import IntentData, IntentSplit
 from .distill import make_student
@@ -33,6 +34,7 @@ __all__ = [
     "KD",
     "LABELLED",
     "PAIRS",
+    "PAPER",
     "PSEUDO",
     "paired_lines",
     "pretrained_student",
@@ -45,6 +47,7 @@ __all__ = [
 LABELLED = "labelled only"
 PSEUDO = "pseudo-labels"
 KD = "logit KD"
+PAPER = "logit KD + spectral, uniform, paper's weighting"
 
 # (row a, row b): the differences a few-label comparison states, each with its paired interval
 PAIRS: tuple[tuple[str, str], ...] = (
@@ -58,6 +61,7 @@ PAIRS: tuple[tuple[str, str], ...] = (
     ("logit KD + spectral, most intense", "logit KD + spectral, uniform"),
     ("logit KD + spectral, least intense", "logit KD + spectral, uniform"),
     ("logit KD + spectral, most intense", "logit KD + spectral, least intense"),
+    (PAPER, "logit KD + spectral, uniform"),
 )
 
 
@@ -70,7 +74,8 @@ def transfer_variants(
     ``most intense`` and ``least intense`` rows align the ``n_student`` hottest and
     coolest teacher blocks, in depth order, one to one. ``config``: alpha, beta and
     the feature loss of the feature rows (the comparison's default: alpha 0.9,
-    spectral_tokens at beta 2 on normalised terms).
+    spectral_tokens at beta 2 on normalised terms); the last row, ``PAPER``, is the
+    published weighting on the raw scale (``PAPER_CONFIG``) on the uniform blocks.
     """
     if len(intensity) != n_teacher:
         raise ValueError(f"intensity has {len(intensity)} values for a teacher of {n_teacher} blocks")
@@ -89,6 +94,7 @@ def transfer_variants(
         Variant("logit KD + spectral, uniform", dataclasses.replace(config, mapping=uniform)),
         Variant("logit KD + spectral, most intense", one_to_one(order[-n_student:])),
         Variant("logit KD + spectral, least intense", one_to_one(order[:n_student])),
+        Variant(PAPER, dataclasses.replace(PAPER_CONFIG, mapping=uniform)),
     ]
 
 
@@ -134,7 +140,7 @@ def run_few_label(
     *,
     labelled_epochs: float | None = None,
     on_run: Callable[[RunResult], None] | None = None,
-    on_row: Callable[[Comparison], None] | None = None,
+    on_update: Callable[[Comparison], None] | None = None,
     workers: int = 1,
 ) -> Comparison:
     """Train every row of a few-label comparison over ``seeds``; return the Comparison.
@@ -144,8 +150,10 @@ def run_few_label(
     transfer) / labelled, with its patience scaled the same way, so that it waits as many
     optimiser steps as the others); every other row on ``labelled`` + ``pseudo``
     (``with_transfer``) for at most ``train.epochs``; all stop early on ``labelled.validation`` (``train.early_stopping``)
-    and start from ``student``. ``on_row`` is called with the comparison so far after
-    each row (to save partial results).
+    and start from ``student``. ``on_update`` is called with the comparison so far after
+    each run (to save partial results; ``on_run`` first gets the run itself). The rows
+    other than labelled only train as one plan, row after row, seed after seed, so that
+    ``workers`` stay busy across rows.
     """
     if train.early_stopping is None:
         raise ValueError("a few-label comparison trains to convergence: give train.early_stopping (patience)")
@@ -157,31 +165,37 @@ def run_few_label(
         labelled_epochs = train.epochs * ratio
     patience_alone = max(train.early_stopping, round(train.early_stopping * ratio))
     comparison = Comparison()
-    for variant in variants:
-        alone = variant.name == LABELLED
+    by_name = {v.name: v for v in variants}
+
+    def one_run(run: RunResult) -> None:
+        comparison.add(by_name[run.name], run)
+        if on_run is not None:
+            on_run(run)
+        if on_update is not None:
+            on_update(comparison)
+
+    # labelled only alone (its own data, ceiling and patience); every other row shares one data set and
+    # schedule, so their runs go to one plan: one teacher cache and one pool of workers for all of them
+    groups = [[v] for v in variants if v.name == LABELLED] + [[v for v in variants if v.name != LABELLED]]
+    for group in filter(None, groups):
+        alone = group[0].name == LABELLED
         epochs = labelled_epochs if alone else train.epochs
         patience = patience_alone if alone else train.early_stopping
+        for key, value in (("epochs_by_row", epochs), ("patience_by_row", patience)):
+            comparison.meta[key] = {**comparison.meta.get(key, {}), **{v.name: value for v in group}}
         with quiet_transformers():  # the library does not print: no loading or saving bars
             row = run_comparison(
                 teacher,
                 tokenizer,
                 labelled if alone else both,
-                [variant],
+                group,
                 student,
                 dataclasses.replace(train, epochs=epochs, early_stopping=patience),
                 seeds,
-                on_run=on_run,
+                on_run=one_run,
                 workers=workers,
             )
-        comparison.extend(row)
         comparison.meta.update(row.meta)
-        comparison.meta["epochs_by_row"] = {**comparison.meta.get("epochs_by_row", {}), variant.name: epochs}
-        comparison.meta["patience_by_row"] = {
-            **comparison.meta.get("patience_by_row", {}),
-            variant.name: patience,
-        }
-        if on_row is not None:
-            on_row(comparison)
     return comparison
 
 

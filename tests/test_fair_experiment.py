@@ -138,7 +138,7 @@ def test_paired_difference_needs_shared_seeds_with_results():
 
 
 def test_transfer_rows_align_the_hottest_and_coolest_blocks_in_depth_order():
-    from spectralkd_lite.transfer import LABELLED, transfer_variants
+    from spectralkd_lite.transfer import LABELLED, PAPER, transfer_variants
 
     intensity = [0.5, 0.9, 0.1, 0.7, 0.3, 0.8]
     rows = {v.name: v for v in transfer_variants(6, intensity, n_student=2)}
@@ -152,6 +152,12 @@ def test_transfer_rows_align_the_hottest_and_coolest_blocks_in_depth_order():
         list(rows)[0] == LABELLED and rows[LABELLED].config.alpha == 0 == rows["pseudo-labels"].config.alpha
     )
     assert rows["logit KD"].config.alpha == 0.9 and not rows["logit KD"].config.uses_features
+    # the published objective as a row: beta * w_fft = 0.2 on the raw (not normalised) spectral term,
+    # on the same blocks as the normalised uniform row
+    paper, ours = rows[PAPER].config, rows["logit KD + spectral, uniform"].config
+    assert (paper.alpha, paper.temperature, paper.beta, paper.normalize) == (0.9, 1.0, 0.2, False)
+    assert paper.feature == ours.feature == "spectral_tokens" and ours.normalize
+    assert paper.mapping.teacher_blocks == ours.mapping.teacher_blocks == [3, 6]
     with pytest.raises(ValueError, match="5 values for a teacher of 6 blocks"):
         transfer_variants(6, intensity[:5])
 
@@ -178,7 +184,7 @@ def test_a_few_label_comparison_trains_each_row_on_its_data(small_teacher, tmp_p
         train,
         [0],
         labelled_epochs=2,
-        on_row=lambda c: seen.append(len(c.runs)),
+        on_update=lambda c: seen.append(len(c.runs)),
     )
     assert seen == [1, 2, 3] and [r.name for r in c.runs] == [v.name for v in rows]
     steps = {r.name: r.steps for r in c.runs}
