@@ -8,7 +8,8 @@ import shlex
 import statistics
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -23,6 +24,35 @@ def interleaved(names: list[str], rounds: int) -> Iterator[tuple[int, str]]:
         k = r % len(names)
         for name in names[k:] + names[:k]:
             yield r, name
+
+
+def time_rounds(runs: dict[str, Callable[[], object]], rounds: int, device: str, per: int = 1):
+    """Milliseconds per ``per`` units (steps, batches) of each row: one warm-up call of each, then
+    one sample per row in each of ``rounds`` interleaved rounds (a GPU synchronised around each)."""
+    cuda = device.startswith("cuda")
+    for fn in runs.values():
+        fn()
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    for _, name in interleaved(list(runs), rounds):
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        runs[name]()
+        if cuda:
+            torch.cuda.synchronize()
+        samples[name].append(1000 * (time.perf_counter() - start) / per)
+    return samples
+
+
+def print_result(setup: str, samples: dict[str, list[float]], unit: str, verdict: str, notes=()) -> None:
+    """On stdout: the setup, each row's median in ``unit``, the notes and the verdict."""
+    print(setup)
+    width = max(map(len, samples))
+    for name, values in samples.items():
+        print(f"{name:{width}s} {statistics.median(values):8.2f} {unit}")
+    for note in notes:
+        print(note)
+    print(verdict)
 
 
 def provenance() -> dict[str, object]:

@@ -12,13 +12,11 @@ layer with a boolean index (a host sync and a copy per layer).
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from pathlib import Path
 
 import torch
 from _models import batch, encoder
-from _results import RESULTS, interleaved, provenance, write_ratio_result
+from _results import RESULTS, print_result, provenance, time_rounds, write_ratio_result
 
 from spectralkd_lite import analyze
 from spectralkd_lite.analysis import _Accumulator
@@ -55,16 +53,6 @@ def forward_only(model, batches):
             model(**b, output_hidden_states=True)
 
 
-def timed(fn, device) -> float:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu")
@@ -88,11 +76,7 @@ def main() -> None:
         "naive (boolean gather per layer)": lambda: naive_analyze(model, batches),
         "spectra only (hidden states precomputed)": lambda: spectra_only(hidden),
     }
-    for fn in runs.values():  # warm-up
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _, name in interleaved(list(runs), args.repeats):
-        times[name].append(1000 * timed(runs[name], args.device) / args.batches)
+    times = time_rounds(runs, args.repeats, args.device, per=args.batches)
     setup = (
         f"Device {args.device}, {torch.get_num_threads()} torch threads; a 12-block x 384 RoBERTa encoder "
         f"(random weights), {args.batches} batches of 64 x 16 tokens (lengths 8-16, padding masked) per round, "
@@ -113,10 +97,7 @@ def main() -> None:
         ],
         out=args.out,
     )
-    print(setup)
-    for name, t in times.items():
-        print(f"{name:36s} {statistics.median(t):8.2f} ms/batch")
-    print(verdict)
+    print_result(setup, times, "ms/batch", verdict)
 
 
 if __name__ == "__main__":

@@ -170,21 +170,16 @@ def main() -> None:
     parser.add_argument(
         "--teacher-epochs", type=float, default=None, help="override the profile's teacher epochs"
     )
-    parser.add_argument(
-        "--append",
-        action="store_true",
-        help="keep the sections already in --out/clinc150.json (same teacher) and add these",
-    )
+    for flag, text in (
+        ("--append", "keep the sections already in --out/clinc150.json (same teacher) and add these"),
+        ("--no-cache-teacher", "run the teacher in every step instead of caching its outputs"),
+    ):
+        parser.add_argument(flag, action="store_true", help=text)
     parser.add_argument(
         "--workers",
         type=int,
         default=min(2, os.cpu_count() or 1),
         help="students trained at once, the cores divided between them (default: 2 where there are 2 cores)",
-    )
-    parser.add_argument(
-        "--no-cache-teacher",
-        action="store_true",
-        help="run the teacher in every step instead of caching its outputs",
     )
     args = parser.parse_args()
     keys = [k.strip() for k in args.sections.split(",") if k.strip()]

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import torch
-from _results import RESULTS, interleaved, provenance, write_ratio_result
+from _results import RESULTS, interleaved, print_result, provenance, write_ratio_result
 from transformers import RobertaForSequenceClassification, TrainerCallback
 
 import spectralkd_lite as skd
@@ -199,12 +199,7 @@ def main() -> None:
         out=args.out,
         extra={"memory": memory, "steps": steps, "cache_seconds": cache_seconds},
     )
-    print(setup)
-    for name, values in samples.items():
-        print(f"{name:38s} {statistics.median(values):8.1f} ms/step")
-    for note in notes:
-        print(note)
-    print(verdict)
+    print_result(setup, samples, "ms/step", verdict, notes)
 
 
 if __name__ == "__main__":

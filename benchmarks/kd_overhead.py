@@ -12,12 +12,10 @@ for reference.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from pathlib import Path
 
 import torch
-from _results import RESULTS, interleaved, provenance, write_ratio_result
+from _results import RESULTS, print_result, provenance, time_rounds, write_ratio_result
 from transformers import RobertaConfig, RobertaForSequenceClassification
 
 import spectralkd_lite as skd
@@ -67,15 +65,14 @@ def main() -> None:
         "attention_mask": mask.to(args.device),
         "labels": torch.randint(0, 150, (args.batch,), generator=g).to(args.device),
     }
-    configs = {
-        "logit KD": skd.DistillConfig(alpha=0.9),
-        "logit KD + spectral (tokens)": skd.DistillConfig(
-            0.9, beta=0.2, feature="spectral_tokens", mapping=mapping
-        ),
-        "logit KD + spectral (channels)": skd.DistillConfig(
-            0.9, beta=0.2, feature="spectral_channels", mapping=mapping
-        ),
-        "logit KD + hidden MSE": skd.DistillConfig(0.9, beta=0.2, feature="mse", mapping=mapping),
+    features = {
+        "spectral (tokens)": "spectral_tokens",
+        "spectral (channels)": "spectral_channels",
+        "hidden MSE": "mse",
+    }
+    configs = {"logit KD": skd.DistillConfig(alpha=0.9)} | {
+        f"logit KD + {label}": skd.DistillConfig(0.9, beta=0.2, feature=kind, mapping=mapping)
+        for label, kind in features.items()
     }
     cuda = args.device.startswith("cuda")
 
@@ -86,21 +83,12 @@ def main() -> None:
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    def timed(cfg: skd.DistillConfig) -> float:
-        if cuda:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
+    def steps(cfg: skd.DistillConfig) -> None:
         for _ in range(args.steps):
             step(cfg)
-        if cuda:
-            torch.cuda.synchronize()
-        return (time.perf_counter() - start) / args.steps
 
-    for cfg in configs.values():
-        step(cfg)  # warm-up
-    times: dict[str, list[float]] = {name: [] for name in configs}
-    for _, name in interleaved(list(configs), args.repeats):
-        times[name].append(1000 * timed(configs[name]))
+    runs = {name: lambda cfg=cfg: steps(cfg) for name, cfg in configs.items()}
+    times = time_rounds(runs, args.repeats, args.device, per=args.steps)
     setup = (
         f"Device {args.device}, {torch.get_num_threads()} torch threads{', bf16 autocast' if args.bf16 else ''}; "
         f"teacher {args.teacher_layers} x {args.hidden}, student {args.student_layers} x {args.hidden} (random "
@@ -119,10 +107,7 @@ def main() -> None:
         1.10,
         out=args.out,
     )
-    print(setup)
-    for name, t in times.items():
-        print(f"{name:32s} {statistics.median(t):8.1f} ms/step")
-    print(verdict)
+    print_result(setup, times, "ms/step", verdict)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .capture import block_layers, capture_outputs, model_device
+from .capture import block_layers, capture_outputs, eval_mode, model_device
 from .report import SpectralReport
 from .spectrum import full_spectrum, stacked_sums
 
@@ -155,41 +155,36 @@ def analyze(
             "device='meta'); load its weights (from_pretrained) or move it with to_empty() and load them first"
         )
     pad_id = getattr(getattr(model, "config", None), "pad_token_id", None)
-    was_training = model.training
-    model.eval()
     acc = _Accumulator()
     n_batches = 0
     total = (
         max_batches if max_batches is not None else (len(batches) if hasattr(batches, "__len__") else None)
     )
-    try:
-        with torch.inference_mode():
-            for batch in tqdm(batches, total=total, disable=not progress, desc="analyze", leave=False):
-                if max_batches is not None and n_batches >= max_batches:
-                    break
-                inputs = _to_device(batch, device)
-                mask = inputs.get("attention_mask")
-                if mask is None:
-                    _check_no_padding(inputs.get("input_ids"), pad_id, n_batches + 1)
-                if modules:
-                    with capture_outputs(model, modules) as store:
-                        model(**inputs)
-                    outputs = [store[p].movedim(source.channel_dim, -1) for p in modules]
-                else:
-                    out = model(**inputs, output_hidden_states=True)
-                    hidden = getattr(out, "hidden_states", None)
-                    if hidden is None:
-                        raise ValueError(
-                            f"{type(model).__name__} returned no hidden_states; pass modules=[...] to hook layers"
-                        )
-                    outputs = block_layers(hidden, source.include_embeddings)
-                if prefix:
-                    outputs = [x[:, prefix:] for x in outputs]
-                    mask = mask[:, prefix:] if mask is not None else None
-                acc.add(outputs, mask.bool() if mask is not None else None)
-                n_batches += 1
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.inference_mode():
+        for batch in tqdm(batches, total=total, disable=not progress, desc="analyze", leave=False):
+            if max_batches is not None and n_batches >= max_batches:
+                break
+            inputs = _to_device(batch, device)
+            mask = inputs.get("attention_mask")
+            if mask is None:
+                _check_no_padding(inputs.get("input_ids"), pad_id, n_batches + 1)
+            if modules:
+                with capture_outputs(model, modules) as store:
+                    model(**inputs)
+                outputs = [store[p].movedim(source.channel_dim, -1) for p in modules]
+            else:
+                out = model(**inputs, output_hidden_states=True)
+                hidden = getattr(out, "hidden_states", None)
+                if hidden is None:
+                    raise ValueError(
+                        f"{type(model).__name__} returned no hidden_states; pass modules=[...] to hook layers"
+                    )
+                outputs = block_layers(hidden, source.include_embeddings)
+            if prefix:
+                outputs = [x[:, prefix:] for x in outputs]
+                mask = mask[:, prefix:] if mask is not None else None
+            acc.add(outputs, mask.bool() if mask is not None else None)
+            n_batches += 1
     if n_batches == 0:
         raise ValueError("no batches to analyze: the data is empty")
 

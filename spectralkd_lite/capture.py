@@ -23,6 +23,7 @@ __all__ = [
     "capture_outputs",
     "check_block",
     "default_device",
+    "eval_mode",
     "model_device",
     "num_blocks",
     "resolve_modules",
@@ -116,6 +117,17 @@ def capture_outputs(model: nn.Module, paths: Sequence[str]) -> Iterator[dict[str
     finally:
         for h in handles:
             h.remove()
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` in eval mode for the ``with`` block; its training flag is restored on exit, even after an error."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 def model_device(model: nn.Module) -> torch.device:

@@ -54,8 +54,7 @@ from .teacher import (
     MINILM_NAME,
     RECIPES,
     load_teacher,
-    recipe_for,
-    teacher_data,
+    plan_teacher,
     train_teacher,
 )
 from .text import check_text_model
@@ -228,19 +227,17 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
 
 def _cmd_train_teacher(args: argparse.Namespace) -> None:
-    profile = choose_profile(args.profile)
-    data = teacher_data(profile, args.data)  # before creating --out: a bad --data leaves nothing behind
+    # decided before creating --out: a bad --data leaves nothing behind
+    plan = plan_teacher(args.profile, args.data, epochs=args.epochs, lr=args.lr)
     out = _claim_out(args)
     _check_out_folder(out, args)
-    recipe = recipe_for(profile, data, epochs=args.epochs, lr=args.lr)
+    data, recipe = plan.data, plan.recipe
     print(
-        f"teacher ({profile} profile): {recipe.base_model} on {data.name} "
+        f"teacher ({plan.profile} profile): {recipe.base_model} on {data.name} "
         f"({len(data.train)} train / {len(data.validation)} validation / {len(data.test)} test, "
         f"{data.num_labels} intents), {recipe.epochs:g} epochs at lr {recipe.lr:g}"
     )
-    info = train_teacher(
-        profile, data, out, epochs=args.epochs, lr=args.lr, seed=args.seed, progress=not args.quiet
-    )
+    info = train_teacher(plan, None, out, seed=args.seed, progress=not args.quiet)
     print(
         f"test accuracy {info['test_accuracy']:.4f} (validation {info['validation_accuracy']:.4f}), "
         f"{info['n_blocks']} blocks x {info['width']} channels, trained in {info['train_seconds']:.0f} s"
@@ -452,6 +449,12 @@ def _add_distill_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--out", type=_FOLDER, required=True, help="output folder (created if missing)")
     p.add_argument(
+        "--init-from",
+        type=_block_list,
+        default=None,
+        help="teacher blocks to copy into the student, e.g. '2,4,6' (needs equal widths)",
+    )
+    p.add_argument(
         "--feature",
         default="spectral_tokens",
         choices=[*TEXT_FEATURE_KINDS, "none"],
@@ -482,12 +485,6 @@ def _add_distill_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=_positive_float, default=5e-4, help="learning rate, > 0 (default: 5e-4)")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="batch size (default: 32)")
     p.add_argument(
-        "--init-from",
-        type=_block_list,
-        default=None,
-        help="teacher blocks to copy into the student, e.g. '2,4,6' (needs equal widths)",
-    )
-    p.add_argument(
         "--channel-align",
         choices=CHANNEL_ALIGNMENTS,
         default="pool",
@@ -495,6 +492,12 @@ def _add_distill_options(p: argparse.ArgumentParser) -> None:
         "one (parameter-free), project = a learned linear map per link (default: pool)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def _finish(p: argparse.ArgumentParser, func: Callable[[argparse.Namespace], None], quiet: str) -> None:
+    """A command's last option, ``--quiet`` (help ``quiet``), and the function that runs it."""
+    p.add_argument("--quiet", action="store_true", help=quiet)
+    p.set_defaults(func=func)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -524,6 +527,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a folder written by save_pretrained, or a hub name (needs internet)",
     )
     p.add_argument(
+        "--device",
+        type=_device,
+        default=None,
+        help="torch device, e.g. cpu or cuda (default: where the model loads)",
+    )
+    p.add_argument(
         "--data",
         type=_DATA,
         default="builtin",
@@ -550,14 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--top", type=_positive_int, default=4, help="highlight this many most intense blocks (default: 4)"
     )
-    p.add_argument(
-        "--device",
-        type=_device,
-        default=None,
-        help="torch device, e.g. cpu or cuda (default: where the model loads)",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=_cmd_analyze)
+    _finish(p, _cmd_analyze, "no progress bars")
 
     p = sub.add_parser(
         "demo",
@@ -580,26 +582,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--student-blocks", type=_positive_int, default=2, help="student blocks (default: 2)")
     p.add_argument("--seeds", type=_seed_list, default=[0, 1, 2], help="seeds, e.g. '0,1,2' (default: 0,1,2)")
-    p.add_argument(
-        "--student-epochs",
-        type=_positive_float,
-        default=None,
-        help="epochs of each student (default: the profile's)",
-    )
-    p.add_argument(
-        "--teacher-epochs",
-        type=_positive_float,
-        default=None,
-        help="epochs of the teacher (default: the profile's)",
-    )
+    for who, whose in (("student", "each student"), ("teacher", "the teacher")):
+        p.add_argument(
+            f"--{who}-epochs",
+            type=_positive_float,
+            default=None,
+            help=f"epochs of {whose} (default: the profile's)",
+        )
     p.add_argument(
         "--teacher",
         type=_MODEL,
         default=None,
         help="a teacher folder fine-tuned on the built-in intents (e.g. from train-teacher) instead of the profile's",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=_cmd_demo)
+    _finish(p, _cmd_demo, "no progress bars")
 
     _add_train_teacher(sub)
 
@@ -714,9 +710,8 @@ def _add_train_teacher(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--lr", type=_positive_float, default=None, help=f"peak learning rate (default: {lrs})")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--overwrite", action="store_true", help="write into an --out that already holds a model")
-    p.set_defaults(func=_cmd_train_teacher)
+    _finish(p, _cmd_train_teacher, "no progress bar")
     return p
 
 

@@ -29,7 +29,7 @@ from .io import csv_text, read_json, save_figure_atomic, write_json_atomic, writ
 from .losses import FEATURE_LOSSES
 from .mapping import SEED_SHAPE, parse_manual, resolve
 from .memory import CACHE_BUDGET_BYTES
-from .plots import figure_axes
+from .plots import plot_comparison
 from .text import text_batches
 from .training import RunResult, evaluate_accuracy
 
@@ -39,6 +39,7 @@ __all__ = [
     "FEATURE_LABELS",
     "VERDICT_PAIRS",
     "Comparison",
+    "RunOptions",
     "Variant",
     "check_plan",
     "load_sections",
@@ -409,39 +410,8 @@ class Comparison:
         return paths
 
     def plot(self, ax: Any = None, title: str | None = None):
-        """Test accuracy per variant: mean ± std (point and whiskers), each seed (dots), the seed
-        range (a thin line), references (dashed lines).
-
-        No bars: the axis is zoomed to the data and the references, so a bar's length
-        from the axis edge would mean nothing; the test-set resolution (one example in
-        points) is in the label when ``meta["test_examples"]`` is known.
-        """
-        rows = self.summary()
-        fig, ax = figure_axes(ax, (7.5, 0.45 * len(rows) + 1.6))
-        names = [r["variant"] for r in rows]
-        for i, row in enumerate(rows):
-            ax.plot([100 * row["min"], 100 * row["max"]], [i, i], color="tab:blue", alpha=0.35, lw=6)
-            ax.errorbar(100 * row["mean"], i, xerr=100 * row["std"], fmt="o", color="tab:blue", capsize=4)
-            accs = [100 * r.test_accuracy for r in self.runs if r.name == row["variant"]]
-            ax.plot(accs, [i + 0.22] * len(accs), "k.", ms=5)
-        colors = ["tab:red", "tab:green", "tab:purple"]
-        for (name, acc), color in zip(self.references.items(), colors, strict=False):
-            ax.axvline(100 * acc, ls="--", color=color, label=name)
-        ax.set_yticks(range(len(rows)), names)
-        ax.set_ylim(max(len(rows), 1) - 0.5, -0.5)
-        lo = min([100 * r["min"] for r in rows] + [100 * a for a in self.references.values()])
-        hi = max([100 * r["max"] for r in rows] + [100 * a for a in self.references.values()])
-        ax.set_xlim(max(0.0, lo - 0.1 * (hi - lo + 1) - 1), min(100.0, hi + 0.1 * (hi - lo + 1) + 1))
-        label = "test accuracy (%): point = mean ± std, band = seed range, dots = seeds"
-        n_test = self.meta.get("test_examples")
-        if n_test:
-            label += f"\none test example = {100 / n_test:.2f} points"
-        ax.set_xlabel(label)
-        if self.references:
-            ax.legend(loc="best", fontsize="small")
-        if title:
-            ax.set_title(title)
-        return fig
+        """Test accuracy per variant, seeds and references: ``plots.plot_comparison``."""
+        return plot_comparison(self, ax, title)
 
 
 def load_sections(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Comparison]]:
@@ -504,6 +474,19 @@ def _run_one(task: tuple[Variant, int], shared: dict[str, Any] | None = None) ->
     return dataclasses.replace(run, name=variant.name)
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """How ``run_comparison`` carries out its runs, never what they compute (see there)."""
+
+    on_run: Callable[[RunResult], None] | None = None
+    workers: int = 1
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
+            raise ValueError(f"workers must be a whole number >= 1, got {self.workers!r}")
+
+
 def run_comparison(
     teacher: Any,
     tokenizer: Any,
@@ -512,18 +495,16 @@ def run_comparison(
     student: StudentConfig,
     train: TrainConfig,
     seeds: Sequence[int] = (0, 1, 2),
-    on_run: Callable[[RunResult], None] | None = None,
-    workers: int = 1,
-    progress: bool = False,
+    **options: Any,
 ) -> Comparison:
     """Train a fresh student for every variant and seed; return the Comparison.
 
-    Every run starts from the same student construction (``student.init_from``
-    teacher blocks when given, else from scratch with the seed), so rows differ
-    only in the objective. With ``train.cache_teacher`` the teacher runs over the
-    training split once, keeping its logits and the blocks the variants align,
-    and every step of every run reuses them. ``on_run`` is called after each run,
-    in the order of the plan (the command line prints a line there).
+    ``options``: the fields of :class:`RunOptions` (``on_run``, ``workers``, ``progress``). Every
+    run starts from the same student construction (``student.init_from`` teacher blocks when
+    given, else from scratch with the seed), so rows differ only in the objective. With
+    ``train.cache_teacher`` the teacher runs over the training split once, keeping its logits
+    and the blocks the variants align, and every step of every run reuses them. ``on_run`` is
+    called after each run, in the order of the plan (the command line prints a line there).
 
     ``workers`` > 1 trains that many runs at once, each in its own process (spawned;
     the teacher and its cache reach them through shared memory) with the CPU's
@@ -535,8 +516,8 @@ def run_comparison(
     line prints a line per run through ``on_run`` instead, and prints nothing with ``--quiet``).
     """
     check_plan(variants, seeds)
-    if not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
+    opts = RunOptions(**options)  # an unknown option is a TypeError naming it
+    on_run, workers, progress = opts.on_run, opts.workers, opts.progress
     if workers > 1 and any(p.is_cuda for p in teacher.parameters()):
         raise ValueError("workers > 1 divides the CPU's cores between runs; on a GPU, use workers=1")
     comparison = Comparison()
@@ -583,20 +564,18 @@ def run_comparison(
     if pool is not None:
         pool.close()
         pool.join()
-    comparison.meta["workers"] = workers
     comparison.meta.update(
-        {
-            "test_examples": len(data.test),
-            "n_student_blocks": student.n_student_blocks,
-            "init_from": list(student.init_from or []),
-            "freeze_embeddings": student.freeze_embeddings,
-            "pretrained_student": student.pretrained,
-            "seeds": list(seeds),
-            "epochs": train.epochs,
-            "lr": train.lr,
-            "batch_size": train.batch_size,
-            "wall_seconds": round(time.time() - start, 1),
-        }
+        workers=workers,
+        test_examples=len(data.test),
+        n_student_blocks=student.n_student_blocks,
+        init_from=list(student.init_from or []),
+        freeze_embeddings=student.freeze_embeddings,
+        pretrained_student=student.pretrained,
+        seeds=list(seeds),
+        epochs=train.epochs,
+        lr=train.lr,
+        batch_size=train.batch_size,
+        wall_seconds=round(time.time() - start, 1),
     )
     return comparison
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from numbers import Integral
 from typing import Any
 
-from .losses import FEATURE_KINDS, MIN_TEMPERATURE
+from .losses import FEATURE_KINDS, FEATURE_LOSSES, MIN_TEMPERATURE
 from .mapping import LayerMapping
 from .modelfiles import pretrained_model_config
 
@@ -103,6 +103,26 @@ class DistillConfig:
         """True when the objective needs the teacher's outputs at all."""
         return self.alpha > 0 or self.uses_features
 
+    def check(self, layout: str, n_student: int | None = None, n_teacher: int | None = None) -> None:
+        """Reject, before any training, what a path of ``layout`` ("tokens": text, "maps": vision) cannot
+        train: a feature loss of the other layout, learned projections on patch grids, a feature loss
+        without a mapping, or a mapping that does not fit the depths (when given)."""
+        kinds = [k for k, f in FEATURE_LOSSES.items() if f.layout in (layout, "any")]
+        who, other = ("text", "patch grids") if layout == "tokens" else ("vision", "token sequences")
+        if self.feature is not None and self.feature not in kinds:
+            raise ValueError(
+                f"feature loss {self.feature!r} is for {other}; {who} students take {' or '.join(kinds)}"
+            )
+        if self.uses_features and layout == "maps" and self.channel_align != "pool":
+            raise ValueError(
+                f"channel_align={self.channel_align!r} is for text students (learned projections); vision "
+                "students align channels by average pooling: allowed channel_align='pool'"
+            )
+        if self.uses_features and self.mapping is None:
+            raise ValueError("a feature loss (beta > 0) needs a layer mapping (DistillConfig.mapping)")
+        if self.uses_features and n_student is not None:
+            self.mapping.validate(n_student, n_teacher or max(self.mapping.teacher_blocks))
+
     def to_dict(self) -> dict:
         """The settings as plain JSON values (the mapping as its link text)."""
         return {
@@ -135,7 +155,8 @@ class TrainConfig:
     best epoch's weights (None: train all ``epochs``, which are then the maximum);
     gradient_checkpointing: recompute each block's activations in the backward pass
     instead of keeping them (text models through the Trainer; ``plan_memory`` turns it
-    on when a run would not fit the GPU).
+    on when a run would not fit the GPU); training_args: ``transformers.TrainingArguments`` fields the
+    rest does not cover (``{"max_grad_norm": 0.5}``), applied last by ``training.training_arguments``.
     """
 
     epochs: float = 3
@@ -153,6 +174,7 @@ class TrainConfig:
     early_stopping: int | None = None
     gradient_checkpointing: bool = False
     callbacks: tuple[Any, ...] = field(default=(), compare=False)
+    training_args: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "callbacks", tuple(self.callbacks))

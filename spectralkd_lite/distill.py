@@ -30,15 +30,15 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, set_seed
 
-from .capture import model_device, num_blocks, to_device
+from .capture import eval_mode, model_device, num_blocks, to_device
 from .config import DistillConfig, StudentConfig, TrainConfig
 from .data import IntentData, IntentSplit
-from .losses import TEXT_FEATURE_KINDS, ChannelProjection, distillation_loss, feature_loss
+from .losses import ChannelProjection
 from .mapping import LayerMapping
 from .memory import CACHE_BUDGET_BYTES
 from .modelfiles import TOKENIZER_FILES, local_model_dir, quiet_transformers
 from .text import save_trained, text_batches, train_and_score, trainer_inputs
-from .training import LinkedTeacher, RunResult, TeacherCache, validation_curve
+from .training import LinkedFeatures, LinkedTeacher, RunResult, TeacherCache, step_losses, validation_curve
 
 __all__ = [
     "PROJECTIONS_FILE",
@@ -91,8 +91,6 @@ def text_teacher_cache(
     if text_teacher_cache_bytes(split, tokenizer, len(blocks), width, max_length) > budget:
         return None
     device = model_device(teacher)
-    was_training = teacher.training
-    teacher.eval()
 
     def outputs():
         for batch in text_batches(split, tokenizer, batch_size=128, max_length=max_length):
@@ -101,11 +99,8 @@ def text_teacher_cache(
             lengths = batch["attention_mask"].sum(1)
             yield out.logits, {b: out.hidden_states[b] for b in blocks}, lengths
 
-    try:
-        with torch.inference_mode():
-            return TeacherCache.from_batches(outputs(), dtype=torch.float16)
-    finally:
-        teacher.train(was_training)
+    with eval_mode(teacher), torch.inference_mode():
+        return TeacherCache.from_batches(outputs(), dtype=torch.float16)
 
 
 def distill_step_losses(
@@ -117,69 +112,41 @@ def distill_step_losses(
     cache: TeacherCache | None = None,
     projections: nn.ModuleList | None = None,
 ) -> tuple[dict[str, Tensor], Any]:
-    """Every term of the objective for one batch, and the student's outputs.
+    """Every term of the objective for one batch of text (``training.step_losses``), and the student's outputs.
 
-    ``inputs`` holds input_ids, attention_mask and labels (B,) (and ``example_index``
-    when the teacher's outputs come from ``cache``). The teacher runs in eval mode
-    under no_grad. ``linked`` is the teacher side of ``config.mapping`` (built here
-    when not given; the trainer builds it once). ``projections``: one learned
-    student -> teacher channel map per link (``make_projections``), needed when
-    ``config.channel_align == "project"``; with "pool" the wider layer of each pair is
-    average-pooled to the narrower width. Returns ({"total", "ce", "kd", "feature"}, outputs).
+    Gathers the logits and hidden states: ``inputs`` holds input_ids, attention_mask and labels (B,)
+    (and ``example_index`` when the teacher's outputs come from ``cache``); the teacher runs in eval
+    mode under no_grad. ``linked``: the teacher side of ``config.mapping`` (built here when not given).
+    ``projections``: ``make_projections``, for ``channel_align="project"``.
     """
     if linked is None and config.uses_features and config.mapping is not None and teacher is not None:
         linked = LinkedTeacher(config.mapping, num_blocks(teacher))
-    if config.uses_features and config.channel_align == "project" and projections is None:
-        raise ValueError(
-            "channel_align='project' needs the learned projections: pass projections=make_projections(...)"
-        )
     inputs = to_device(inputs, student)  # the device rule: the batch goes where the student lives
     labels = inputs.pop("labels")
     index = inputs.pop("example_index", None)
     want_hidden = config.uses_features
     out = student(**inputs, output_hidden_states=want_hidden)
-    teacher_logits, feature = None, None
+    teacher_logits, features = None, None
     if config.uses_teacher:
+        if want_hidden and linked is None:
+            raise ValueError("a feature loss needs a layer mapping")
+        needed = list(linked.columns) if want_hidden else []
         if cache is not None and index is not None:
-            needed = list(linked.columns) if want_hidden and linked is not None else []
             if not set(needed) <= set(cache.blocks):
                 raise ValueError(
                     f"the teacher cache holds blocks {sorted(cache.blocks)}; this mapping needs {needed}"
                 )
-            t_logits, t_hidden = cache.lookup(index, inputs["input_ids"].shape[1], blocks=needed)
+            teacher_logits, t_hidden = cache.lookup(index, inputs["input_ids"].shape[1], blocks=needed)
         elif teacher is None:
             raise ValueError("this objective needs a teacher (alpha > 0 or a feature loss)")
         else:
             with torch.no_grad():
                 t_out = teacher(**inputs, output_hidden_states=want_hidden)
-            t_logits, t_hidden = t_out.logits, t_out.hidden_states
-        teacher_logits = t_logits.detach() if config.alpha > 0 else None
+            teacher_logits, t_hidden = t_out.logits, t_out.hidden_states
         if want_hidden:
-            if linked is None:
-                raise ValueError("a feature loss needs a layer mapping")
-            t_layers = linked.combine(t_hidden).detach()
             s_layers = [out.hidden_states[j] for j in linked.student_blocks]
-            mask = inputs.get("attention_mask")
-            feature = feature_loss(
-                s_layers,
-                list(t_layers),
-                config.feature,
-                mask,
-                magnitude_axis=config.magnitude_axis,
-                projections=list(projections) if config.channel_align == "project" else None,
-                normalize=config.normalize,
-            )
-    losses = distillation_loss(
-        out.logits,
-        teacher_logits,
-        labels,
-        feature,
-        alpha=config.alpha if teacher_logits is not None else 0.0,
-        temperature=config.temperature,
-        beta=config.beta if feature is not None else 0.0,
-        label_smoothing=config.label_smoothing,
-    )
-    return losses, out
+            features = LinkedFeatures(s_layers, list(linked.combine(t_hidden)), inputs.get("attention_mask"))
+    return step_losses(config, out.logits, labels, teacher_logits, features, projections), out
 
 
 class DistillationTrainer(Trainer):
@@ -208,18 +175,13 @@ class DistillationTrainer(Trainer):
     ) -> None:
         self.distill = distill or DistillConfig()
         self.teacher_cache = teacher_cache
-        mapping = self.distill.mapping
-        if self.distill.feature == "spectral_2d":
-            raise ValueError(f"text distillation takes a token feature loss: {', '.join(TEXT_FEATURE_KINDS)}")
+        mapping, features = self.distill.mapping, self.distill.uses_features
+        model = kwargs.get("model", args[0] if args else None)
+        depths = (num_blocks(model), num_blocks(teacher)) if features and teacher is not None else ()
+        self.distill.check("tokens", *depths)
         if self.distill.uses_teacher and teacher is None:
             raise ValueError("this objective needs a teacher (alpha > 0 or a feature loss)")
-        if self.distill.uses_features and mapping is None:
-            raise ValueError("a feature loss needs a layer mapping (student block <- teacher blocks)")
-        model = kwargs.get("model", args[0] if args else None)
-        self.linked = None
-        if mapping is not None and self.distill.uses_features:
-            mapping.validate(num_blocks(model), num_blocks(teacher))
-            self.linked = LinkedTeacher(mapping, num_blocks(teacher))
+        self.linked = LinkedTeacher(mapping, num_blocks(teacher)) if features else None
         self.projections: nn.ModuleList | None = None
         if self.distill.uses_features and self.distill.channel_align == "project":
             self.projections = make_projections(model, teacher, mapping)
@@ -512,15 +474,5 @@ def distill(
     finally:
         if scratch is not None:
             scratch.cleanup()
-    run = RunResult(
-        name="",
-        seed=train.seed,
-        test_accuracy=scores["test_accuracy"],
-        validation_accuracy=scores["validation_accuracy"],
-        train_seconds=scores["train_seconds"],
-        steps=scores["steps"],
-        log=scores["log"],
-        test_correct=scores["test_correct"],
-        validation_curve=validation_curve(scores["log"]),
-    )
+    run = RunResult(name="", seed=train.seed, **scores, validation_curve=validation_curve(scores["log"]))
     return trainer.model, run

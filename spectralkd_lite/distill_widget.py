@@ -59,15 +59,14 @@ class DistillRunner:
 
     def run(self, spec: str, feature: str = "spectral_tokens", beta: float = 0.2) -> dict[str, Any]:
         """Distil once with the chosen mapping and feature loss; append and return the row."""
-        if feature not in TEXT_FEATURE_KINDS:
-            raise ValueError(f"unknown feature loss {feature!r}; allowed: {', '.join(TEXT_FEATURE_KINDS)}")
-        mapping = self.mapping_for(spec)
+        config = DistillConfig(alpha=0.9, beta=beta, feature=feature, mapping=self.mapping_for(spec))
+        config.check("tokens")  # a loss for patch grids, rejected before any training
         name = f"widget: {feature}, {spec}"
         k = 2
         while name in self.comparison.variants:
             name = f"{name.split(' #')[0]} #{k}"
             k += 1
-        variant = Variant(name, DistillConfig(alpha=0.9, beta=beta, feature=feature, mapping=mapping))
+        variant = Variant(name, config)
         _, run = distill(
             self.teacher, self.tokenizer, self.data, variant.config, self.train, student=self.student
         )

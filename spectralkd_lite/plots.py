@@ -1,5 +1,5 @@
-"""Figures: a spectral report (intensity against depth, layer spectra), a teacher-student
-comparison (``similarity``), and a student's curves during training (``snapshots``)."""
+"""Figures: a spectral report (intensity against depth, layer spectra), a teacher-student comparison
+(``similarity``), a student's curves during training (``snapshots``), a comparison's accuracies."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ __all__ = [
     "HIGHLIGHT",
     "figure_axes",
     "plot_accuracy_in_context",
+    "plot_comparison",
     "plot_cross_similarity",
     "plot_intensity",
     "plot_intensity_curves",
@@ -131,35 +132,61 @@ def plot_intensity_parts(
     labels: Sequence[int | str],
     band: float | None = None,
     title: str | None = None,
+    xlabel: str | None = None,
 ) -> Figure:
-    """Three panels, one bar per layer: intensity, rms / sqrt(C), and flatness (their ratio).
+    """One bar per layer and panel: intensity, its scale RMS / sqrt(C), and flatness (their ratio).
 
     ``parts``: ``intensity_parts(...)`` or ``IntensityParts.from_report(report)``;
-    ``labels``: one tick label per layer (block or stage numbers). Every axis starts at
-    zero; the flatness panel spans 0..1 (its ceiling) and draws the white-noise flatness
-    of each layer's width as a dashed line, with a band of +-``band`` (a relative
-    tolerance, e.g. 0.05) around it when given. Returns the figure.
+    ``labels``: one tick label per layer: block or stage numbers, or names that share a
+    first word such as ``report.layer_names`` ("stage 1", "stage 2", ...), whose word
+    becomes the x-axis label and whose numbers the ticks. ``xlabel`` names the x axis
+    (default: that shared word; "block" for numbers; else "layer"). When the layers differ
+    in width (a Swin's stages), the scale takes three panels, the RMS, the width factor
+    1 / sqrt(C) and their product, so that the activations' growth and the width's toll
+    are seen apart; with one width, one panel. Every axis starts at zero; the flatness
+    panel (the last) spans 0..1 (its ceiling) and draws the white-noise flatness of each
+    layer's width as a dashed line, with a band of +-``band`` (a relative tolerance,
+    e.g. 0.05) around it when given. Returns the figure.
     """
-    intensity, scale, flatness = (
-        t.detach().cpu().numpy() for t in (parts.intensity, parts.scale, parts.flatness)
+    intensity, rms, scale, flatness = (
+        t.detach().cpu().numpy() for t in (parts.intensity, parts.rms, parts.scale, parts.flatness)
     )
+    channels = parts.channels.detach().cpu().numpy()
     if len(labels) != len(intensity):
         raise ValueError(f"{len(labels)} labels for {len(intensity)} layers")
-    x = np.arange(len(labels))
-    fig, axes = plt.subplots(1, 3, figsize=(12.0, 3.2), layout="constrained")
-    panels = [
-        (intensity, "intensity I = mean |F|", "intensity"),
-        (scale, "RMS / sqrt(C)", "scale: RMS / sqrt(C)"),
-        (flatness, "flatness = I / (RMS / sqrt(C))", "flatness (1 = perfectly flat)"),
-    ]
+    ticks = [str(label) for label in labels]
+    heads = {tick.split()[0] for tick in ticks if len(tick.split()) > 1}
+    if len(heads) == 1 and all(len(tick.split()) > 1 for tick in ticks):  # "stage 1", "stage 2", ...
+        xlabel = xlabel or heads.pop()
+        ticks = [tick.split(maxsplit=1)[1] for tick in ticks]
+    elif xlabel is None:
+        xlabel = "block" if all(tick.strip().lstrip("-").isdigit() for tick in ticks) else "layer"
+    x = np.arange(len(ticks))
+    panels = [(intensity, "intensity I = mean |F|", "intensity")]
+    widths_differ = len(np.unique(channels)) > 1
+    if widths_differ:
+        panels += [
+            (rms, "RMS", "scale of the activations: RMS"),
+            (1.0 / np.sqrt(channels), "1 / sqrt(C)", "width factor: 1 / sqrt(C)"),
+            (scale, "RMS / sqrt(C)", "their product: RMS / sqrt(C)"),
+        ]
+    else:
+        panels.append((scale, "RMS / sqrt(C)", "scale: RMS / sqrt(C)"))
+    panels.append((flatness, "flatness = I / (RMS / sqrt(C))", "flatness (1 = perfectly flat)"))
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(max(12.0, 3.4 * len(panels)), 3.2), layout="constrained"
+    )
     for ax, (values, ylabel, name) in zip(axes, panels, strict=True):
-        ax.bar(x, values, color=BASE, alpha=0.6 if ax is axes[2] else 1.0)
-        ax.set_xticks(x, [str(label) for label in labels])
+        bars = ax.bar(x, values, color=BASE, alpha=0.6 if ax is axes[-1] else 1.0)
+        ax.set_xticks(x, ticks)
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.set_title(name)
         ax.set_ylim(0.0, 1.15 * float(values.max()))
-    noise = np.array([white_noise_flatness(int(c)) for c in parts.channels.cpu().numpy()])
-    ax = axes[2]
+        if widths_differ and ylabel == "1 / sqrt(C)":
+            ax.bar_label(bars, [f"C = {int(c)}" for c in channels], fontsize="x-small")
+    noise = np.array([white_noise_flatness(int(c)) for c in channels])
+    ax = axes[-1]
     ax.set_ylim(0.0, 1.05)
     ax.axhline(1.0, color="black", lw=1, label="ceiling: 1", zorder=3)
     ax.step(
@@ -232,6 +259,7 @@ def plot_intensity_curves(
     title: str | None = None,
     reference: str | None = None,
     scales: Mapping[str, float] | None = None,
+    colors: Mapping[str, str] | None = None,
 ) -> Figure:
     """Intensity against relative depth d = b / N for several reports on one axis.
 
@@ -240,11 +268,12 @@ def plot_intensity_curves(
     blocks (``compare_reports`` divides by the mean over the depths both models
     cover, so where the depth ranges differ the drawn curves may sit slightly apart
     from the compared ones). ``reference`` (a key, default the first) is drawn in
-    black. Returns the figure.
+    black; ``colors[name]``, where given, sets a report's colour (the same model in the
+    same colour in every figure). Returns the figure.
     """
     fig, ax = figure_axes(ax, (6.0, 3.6))
     reference = reference if reference is not None else next(iter(reports))
-    colors = iter(plt.get_cmap("tab10").colors)
+    cycle = iter(plt.get_cmap("tab10").colors)
     for name, report in reports.items():
         order = np.argsort(report.blocks)
         depth = relative_depth(report)[order]
@@ -256,7 +285,7 @@ def plot_intensity_curves(
             marker="o",
             ms=6 if is_ref else 5,
             lw=2.2 if is_ref else 1.4,
-            color="black" if is_ref else next(colors),
+            color=(colors or {}).get(name) or ("black" if is_ref else next(cycle)),
             label=f"{name} ({report.num_layers} blocks)",
             zorder=3 if is_ref else 2,
         )
@@ -315,11 +344,14 @@ def plot_cross_similarity(
     vmin: float | None = None,
     vmax: float | None = None,
     annotate: bool = True,
+    colorbar: bool = True,
 ) -> Figure:
     """Heat map of ``cross_similarity(teacher, student)``: rows = student blocks, columns = teacher blocks.
 
     Values are written in when ``annotate``. The brightest cell of a row is the teacher
-    block whose spectrum that student block resembles most. Returns the figure.
+    block whose spectrum that student block resembles most. With ``colorbar`` a colour bar
+    names the colour range (pass ``colorbar=False`` and draw one bar for several panels
+    that share ``vmin``, ``vmax``). Returns the figure.
     """
     fig, ax = figure_axes(ax, (0.6 * teacher.num_layers + 2.0, 0.5 * student.num_layers + 1.4))
     matrix = cross_similarity(teacher, student, metric)
@@ -335,7 +367,11 @@ def plot_cross_similarity(
     ax.set_yticks(range(student.num_layers), [str(x) for x in student.blocks])
     ax.set_xlabel(f"block of {teacher.model_name}")
     ax.set_ylabel(f"block of {student.model_name}")
-    ax.set_title(title or f"Spectral similarity ({'1 - TV' if metric == 'tv' else 'cosine'})")
+    label = "1 - TV" if metric == "tv" else "cosine"
+    ax.set_title(title or f"Spectral similarity ({label})")
+    if colorbar:
+        lo, hi = image.get_clim()
+        fig.colorbar(image, ax=ax, label=f"{label}, colours span {lo:.3f}..{hi:.3f}")
     return fig
 
 
@@ -373,12 +409,15 @@ def plot_snapshot_curves(
     normalize: bool = True,
     ax: Axes | None = None,
     title: str | None = None,
+    color: str | None = None,
 ) -> Figure:
     """The student's intensity curve at each snapshot (light = early, dark = late) on the relative-depth axis.
 
     ``snapshots``: ``SpectralSnapshots.snapshots`` (see ``snapshots``). The teacher's
     curve (``teacher``), if given, is drawn in black. Curves are divided by their mean
-    when ``normalize`` (see ``similarity``). Returns the figure.
+    when ``normalize`` (see ``similarity``). With ``color`` every snapshot is drawn in
+    that colour, faint early and opaque late (the student's colour in the other
+    figures); without it in shades of viridis. Returns the figure.
     """
     if not snapshots:
         raise ValueError("no snapshots to plot: was the callback passed to the Trainer?")
@@ -394,7 +433,8 @@ def plot_snapshot_curves(
             marker="o",
             ms=4,
             lw=1.3,
-            color=cmap(0.1 + 0.85 * i / last),
+            color=color or cmap(0.1 + 0.85 * i / last),
+            alpha=0.25 + 0.75 * i / last if color else 1.0,
             label=f"step {snap.step}" if i in (0, last) else None,
         )
     if teacher is not None:
@@ -408,4 +448,36 @@ def plot_snapshot_curves(
             label="teacher",
         )
     style_depth_axes(ax, normalize, title or "Student intensity curve during training")
+    return fig
+
+
+def plot_comparison(comparison, ax: Axes | None = None, title: str | None = None) -> Figure:
+    """A ``compare.Comparison``'s test accuracy per variant: mean ± std (point and whiskers), each seed
+    (dots), the seed range (a thin line), references (dashed lines). No bars: the axis is zoomed to the
+    data, so a bar's length would mean nothing; the label gives one test example in points when known."""
+    rows = comparison.summary()
+    fig, ax = figure_axes(ax, (7.5, 0.45 * len(rows) + 1.6))
+    names = [r["variant"] for r in rows]
+    for i, row in enumerate(rows):
+        ax.plot([100 * row["min"], 100 * row["max"]], [i, i], color="tab:blue", alpha=0.35, lw=6)
+        ax.errorbar(100 * row["mean"], i, xerr=100 * row["std"], fmt="o", color="tab:blue", capsize=4)
+        accs = [100 * r.test_accuracy for r in comparison.runs if r.name == row["variant"]]
+        ax.plot(accs, [i + 0.22] * len(accs), "k.", ms=5)
+    colors = ["tab:red", "tab:green", "tab:purple"]
+    for (name, acc), color in zip(comparison.references.items(), colors, strict=False):
+        ax.axvline(100 * acc, ls="--", color=color, label=name)
+    ax.set_yticks(range(len(rows)), names)
+    ax.set_ylim(max(len(rows), 1) - 0.5, -0.5)
+    lo = min([100 * r["min"] for r in rows] + [100 * a for a in comparison.references.values()])
+    hi = max([100 * r["max"] for r in rows] + [100 * a for a in comparison.references.values()])
+    ax.set_xlim(max(0.0, lo - 0.1 * (hi - lo + 1) - 1), min(100.0, hi + 0.1 * (hi - lo + 1) + 1))
+    label = "test accuracy (%): point = mean ± std, band = seed range, dots = seeds"
+    n_test = comparison.meta.get("test_examples")
+    if n_test:
+        label += f"\none test example = {100 / n_test:.2f} points"
+    ax.set_xlabel(label)
+    if comparison.references:
+        ax.legend(loc="best", fontsize="small")
+    if title:
+        ax.set_title(title)
     return fig

@@ -61,7 +61,6 @@ from .report import SpectralReport
 __all__ = [
     "DEFAULT_DEPTH_POINTS",
     "METRICS",
-    "DynamicsRoles",
     "LayerPair",
     "LayerSimilarity",
     "ReportSimilarity",
@@ -70,7 +69,6 @@ __all__ = [
     "cross_similarity",
     "default_freq_points",
     "depth_scale",
-    "describe_dynamics",
     "format_summary_table",
     "intensity_curve",
     "layer_pairs",
@@ -549,142 +547,3 @@ def format_summary_table(results: Mapping[str, ReportSimilarity], digits: int = 
             f"| {f(r.aligned_similarity)} | {f(r.unaligned_similarity)} |"
         )
     return "\n".join(lines)
-
-
-@dataclass(frozen=True)
-class DynamicsRoles:
-    """Which rows of a table of ReportSimilarity play which part in ``describe_dynamics``.
-
-    spectral, logit, plain: the students trained with logit + spectral KD, logit KD
-    only, and no KD (in that order the "trained" rows); start: the untrained student
-    they all start from; random: a randomly initialised network (the floor);
-    ceiling: the teacher's own blocks on other inputs (the ceiling).
-    """
-
-    ceiling: str
-    spectral: str = "spectral KD"
-    logit: str = "logit KD"
-    plain: str = "no KD"
-    start: str = "copied, untrained"
-    random: str = "random"
-
-    @property
-    def trained(self) -> list[str]:
-        return [self.plain, self.logit, self.spectral]
-
-
-def _closeness(x: float, y: float, tol: float) -> str:
-    return "about as high as" if abs(x - y) < tol else ("higher than" if x > y else "lower than")
-
-
-def describe_dynamics(
-    results: Mapping[str, ReportSimilarity], roles: DynamicsRoles, tol: float = 0.01
-) -> list[str]:
-    """Findings, in words computed from the numbers, on whether students became teacher-like.
-
-    ``results`` maps each row of ``roles`` to its ``compare_reports(teacher, row)``
-    computed with the spectral student's mapping (so ``aligned`` marks its aligned
-    blocks). Differences smaller than ``tol`` count as equal. Scores put a block's
-    similarity on the scale random network = 0, teacher's own block = 1. Returns
-    one Markdown bullet per finding.
-    """
-    sim = {name: {row.student: row.similarity for row in res.layers} for name, res in results.items()}
-    layers = results[roles.spectral].layers
-    never = [row.student for row in layers if not row.aligned]
-    aligned = [row.student for row in layers if row.aligned]
-    trained = roles.trained
-
-    def mean_sim(name: str, blocks: list[int]) -> float:
-        return float(np.mean([sim[name][b] for b in blocks]))
-
-    def score(name: str, blocks: list[int]) -> float:
-        low, high = sim[roles.random], sim[roles.ceiling]
-        return float(np.mean([(sim[name][b] - low[b]) / (high[b] - low[b]) for b in blocks]))
-
-    u = {name: mean_sim(name, never) for name in sim}
-    spectral, logit, plain, start = roles.spectral, roles.logit, roles.plain, roles.start
-    lines = [
-        f"- Never-aligned block {', '.join(map(str, never))}: similarity {u[spectral]:.3f} for the spectral "
-        f"student (score {score(spectral, never):.2f}), {u[logit]:.3f} with logit KD "
-        f"({score(logit, never):.2f}), {u[plain]:.3f} without KD ({score(plain, never):.2f}), "
-        f"{u[start]:.3f} for the untrained copy ({score(start, never):.2f}); "
-        f"random network {u[roles.random]:.3f}, teacher's own layer on other sentences {u[roles.ceiling]:.3f}."
-    ]
-    gain_vs_plain = u[spectral] - max(u[plain], u[start])
-    if gain_vs_plain >= tol:
-        lines.append(
-            f"- **The claim holds here**: the spectral student's never-aligned block is closer to the teacher than "
-            f"both the no-KD student and its own starting point, by {gain_vs_plain:.3f} or more."
-        )
-    elif u[plain] - u[spectral] >= tol:
-        lines.append(
-            f"- **The claim is contradicted here**: the spectral student's never-aligned block is further from the "
-            f"teacher than the no-KD student's ({u[spectral]:.3f} vs {u[plain]:.3f})."
-        )
-    else:
-        lines.append(
-            f"- **No evidence for the claim here**: the spectral student's never-aligned block is "
-            f"{_closeness(u[spectral], u[plain], tol)} the no-KD student's ({u[spectral]:.3f} vs {u[plain]:.3f}) "
-            f"and {_closeness(u[spectral], u[start], tol)} its starting point "
-            f"({u[start]:.3f}): the spectral loss did not make it measurably more teacher-like."
-        )
-    change = {name: mean_sim(name, aligned + never) - mean_sim(start, aligned + never) for name in trained}
-    biggest = max(abs(v) for v in change.values())
-    lines.append(
-        f"- Change of the mean similarity over all {len(layers)} blocks from the untrained copy: "
-        + ", ".join(f"{name} {change[name]:+.3f}" for name in trained)
-        + (
-            f"; none moved by {tol} or more, so in one epoch training barely changes where the copied blocks stand."
-            if biggest < tol
-            else "."
-        )
-    )
-    gap = change[logit] - change[spectral]
-    pair = f"({change[logit]:+.3f} vs {change[spectral]:+.3f})"
-    if abs(gap) < tol:
-        lines.append(f"- **Logit KD alone moves the spectra as much as logit + spectral KD** {pair}.")
-    elif gap > 0:
-        lines.append(
-            f"- **Logit KD alone moves the spectra more towards the teacher than logit + spectral KD** {pair}."
-        )
-    else:
-        lines.append(f"- **Logit KD alone moves the spectra less than logit + spectral KD** {pair}.")
-    a = {name: mean_sim(name, aligned) for name in sim}
-    lines.append(
-        f"- Aligned blocks {', '.join(map(str, aligned))}: spectral student {a[spectral]:.3f}, logit KD "
-        f"{a[logit]:.3f}, no KD {a[plain]:.3f}, untrained copy {a[start]:.3f}."
-    )
-    dist = {name: res.curve_distance for name, res in results.items()}
-    r = {name: res.curve_correlation for name, res in results.items()}
-    if abs(dist[spectral] - dist[logit]) < tol:
-        curve = "The spectral student's curve is about as close to the teacher's as the logit-KD student's."
-    else:
-        side = "closer to" if dist[spectral] < dist[logit] else "further from"
-        curve = f"The spectral student's curve is {side} the teacher's than the logit-KD student's."
-    lines.append(
-        "- Intensity curves (mean absolute difference of the normalised curves; 0 = the same shape): "
-        + ", ".join(f"{name} {dist[name]:.3f}" for name in [*trained, start])
-        + f"; the teacher's own blocks {dist[roles.ceiling]:.3f}, the random network {dist[roles.random]:.3f}. "
-        + curve
-    )
-    n = len(layers)
-    if dist[roles.ceiling] >= dist[roles.random] - tol:
-        lines.append(
-            f"- Even the teacher's own blocks ({roles.ceiling}: {dist[roles.ceiling]:.3f}) are not closer to the teacher's curve than "
-            f"the random network ({dist[roles.random]:.3f}): {n} points cannot follow this teacher's curve, so "
-            "the curve numbers say little about these students."
-        )
-    if r[roles.random] >= min(r[name] for name in trained) - tol:
-        lines.append(
-            f"- The Pearson r of the curves says little with {n} points per student: even the random network's "
-            f"nearly flat curve reaches r = {r[roles.random]:.2f} (trained students: "
-            + ", ".join(f"{name} {r[name]:.2f}" for name in trained)
-            + ")."
-        )
-    else:
-        lines.append(
-            f"- Pearson r of the intensity curves ({n} points per student, so coarse): "
-            + ", ".join(f"{name} {r[name]:.2f}" for name in [*trained, start, roles.random])
-            + "."
-        )
-    return lines

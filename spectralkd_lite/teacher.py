@@ -32,7 +32,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,7 @@ __all__ = [
     "SMALL_DATA",
     "ChecksumMismatch",
     "ModelPackageMissing",
+    "TeacherPlan",
     "TeacherRecipe",
     "build_teacher",
     "default_cache_dir",
@@ -72,6 +73,7 @@ __all__ = [
     "load_pretrained_classifier",
     "load_teacher",
     "minilm_dir",
+    "plan_teacher",
     "pseudo_label",
     "read_metrics",
     "recipe_for",
@@ -299,6 +301,24 @@ def teacher_data(profile: str, data: str | os.PathLike | IntentData | None = Non
     return load_intents(str(data) if data is not None else default_data(profile))
 
 
+@dataclass(frozen=True)
+class TeacherPlan:
+    """A profile's teacher decided once (``plan_teacher``): the profile, its data, its recipe."""
+
+    profile: str
+    data: IntentData
+    recipe: TeacherRecipe
+
+
+def plan_teacher(
+    profile: str | None = None, data: str | os.PathLike | IntentData | None = None, **overrides: Any
+) -> TeacherPlan:
+    """``choose_profile``, ``teacher_data`` and ``recipe_for(profile, data, **overrides)``, decided once."""
+    profile = choose_profile(profile)
+    dataset = teacher_data(profile, data)
+    return TeacherPlan(profile, dataset, recipe_for(profile, dataset, **overrides))
+
+
 def scale_residual_init(model: Any, factor: float) -> None:
     """Multiply the initial weights of every block's attention and feed-forward output projections.
 
@@ -319,15 +339,8 @@ def scale_residual_init(model: Any, factor: float) -> None:
 def build_teacher(profile: str, data: IntentData, recipe: TeacherRecipe, seed: int = 0):
     """An untrained (tiny) or pretrained (laptop, full) classifier and tokenizer for ``data``."""
     if profile == "tiny":
-        model, tokenizer = build_tiny_teacher(
-            data,
-            n_blocks=recipe.n_blocks,
-            width=recipe.width,
-            heads=recipe.heads,
-            max_length=recipe.max_length,
-            vocab_size=recipe.vocab_size,
-            seed=seed,
-        )
+        shape = {k: getattr(recipe, k) for k in ("n_blocks", "width", "heads", "max_length", "vocab_size")}
+        model, tokenizer = build_tiny_teacher(data, **shape, seed=seed)
         scale_residual_init(model, recipe.residual_init)
         return model, tokenizer
     if profile == "laptop":
@@ -341,7 +354,7 @@ def build_teacher(profile: str, data: IntentData, recipe: TeacherRecipe, seed: i
 
 
 def train_teacher(
-    profile: str,
+    profile: str | TeacherPlan,
     data: str | os.PathLike | IntentData | None,
     out_dir: str | os.PathLike,
     *,
@@ -352,7 +365,8 @@ def train_teacher(
     """Fine-tune the profile's teacher on ``data``, save it to ``out_dir``, return its metrics.
 
     Args:
-        profile: ``tiny``, ``laptop`` or ``full``.
+        profile: ``tiny``, ``laptop`` or ``full``; or a ``TeacherPlan`` (``plan_teacher``), which
+            already holds the data and the recipe (then ``data`` is None and no overrides).
         data: an IntentData, or what ``data.load_intents`` takes ('builtin', a CLINC150
             JSON file, a BANKING77 folder, 'hub:clinc_oos', ...); None: the profile's default.
         out_dir: folder for ``save_pretrained`` (model and tokenizer) and ``teacher.json``.
@@ -367,9 +381,10 @@ def train_teacher(
         "base_model", "n_blocks", "width", "epochs", "lr", ...}``, also written to
         ``out_dir/teacher.json``.
     """
-    profile = choose_profile(profile)
-    dataset = teacher_data(profile, data)
-    recipe = recipe_for(profile, dataset, **overrides)
+    if isinstance(profile, TeacherPlan) and (data is not None or overrides):
+        raise TypeError("a TeacherPlan holds the data and the recipe: give data=None and no overrides")
+    plan = profile if isinstance(profile, TeacherPlan) else plan_teacher(profile, data, **overrides)
+    profile, dataset, recipe = plan.profile, plan.data, plan.recipe
     if recipe.epochs <= 0 or recipe.lr <= 0:
         raise ValueError(f"epochs and lr must be positive, got epochs={recipe.epochs}, lr={recipe.lr}")
     start = time.time()
@@ -378,16 +393,9 @@ def train_teacher(
         if not progress:  # the Trainer prints its per-epoch logs without a progress bar
             stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
         stack.enter_context(quiet_transformers())
-        train = TrainConfig(
-            epochs=recipe.epochs,
-            lr=recipe.lr,
-            batch_size=recipe.batch_size,
-            seed=seed,
-            max_length=recipe.max_length,
-            mixed_precision=recipe.mixed_precision,
-            progress=progress,
-            early_stopping=recipe.patience or None,
-        )
+        # the recipe's fields of TrainConfig's names (epochs, lr, batch size, max length, precision)
+        settings = {f.name: getattr(recipe, f.name) for f in fields(TrainConfig) if hasattr(recipe, f.name)}
+        train = TrainConfig(**settings, seed=seed, progress=progress, early_stopping=recipe.patience or None)
         metrics = train_classifier(model, tokenizer, dataset, out_dir, train)
     curve = [float(a) for a in metrics["validation_curve"]]
     still_rising = bool(curve) and curve.index(max(curve)) == len(curve) - 1 and len(curve) >= recipe.epochs
@@ -475,9 +483,9 @@ def get_teacher(
 
     The cache is ``teacher_dir(profile, data name, cache_dir)``
     (default ``runs/teacher-<profile>-<data>`` or under $SPECTRALKD_CACHE). It is
-    used when its ``teacher.json`` records the same recipe (``recipe_for(profile,
-    data, **overrides)``) and seed. Otherwise, or with ``retrain``, the teacher is
-    trained into a temporary folder beside it that is renamed into place only when
+    used when its ``teacher.json`` records the same recipe (``plan_teacher(profile, data,
+    **overrides)``, decided once and passed down) and seed. Otherwise, or with ``retrain``, the teacher
+    is trained into a temporary folder beside it that is renamed into place only when
     complete, so an interrupted run never leaves a half-written teacher behind.
 
     ``overrides`` are recipe fields (``epochs``, ``lr``, ``n_blocks``, ...). The
@@ -488,19 +496,17 @@ def get_teacher(
         metrics of ``train_teacher`` plus ``path`` (the folder) and ``cached``
         (True when nothing was trained).
     """
-    profile = choose_profile(profile)
-    dataset = teacher_data(profile, data)
-    recipe = recipe_for(profile, dataset, **overrides)
-    final = teacher_dir(profile, dataset.name, cache_dir)
+    plan = plan_teacher(profile, data, **overrides)
+    final = teacher_dir(plan.profile, plan.data.name, cache_dir)
     info = None if retrain else read_metrics(final)
-    if info is not None and (info.get("recipe") != asdict(recipe) or info.get("seed") != seed):
+    if info is not None and (info.get("recipe") != asdict(plan.recipe) or info.get("seed") != seed):
         info = None  # cached with other settings: train again
     cached = info is not None
     if not cached:
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
         try:
-            train_teacher(profile, dataset, tmp, seed=seed, progress=progress, **overrides)
+            train_teacher(plan, None, tmp, seed=seed, progress=progress)
             old = None
             if final.exists():
                 old = final.with_name(f".{final.name}.{os.getpid()}.old")
@@ -514,7 +520,7 @@ def get_teacher(
         info = read_metrics(final)
         if info is None:  # pragma: no cover - train_teacher always writes it
             raise RuntimeError(f"training finished but {final / METRICS_FILE} is missing")
-    model, tokenizer, _ = load_teacher(final, dataset, device, measure=False)
+    model, tokenizer, _ = load_teacher(final, plan.data, device, measure=False)
     return model, tokenizer, {**info, "path": str(final), "cached": cached}
 
 

@@ -5,6 +5,8 @@
 - :class:`TeacherCache`: a frozen teacher's logits and block outputs on the
   training set, computed once and looked up by example index;
 - :class:`LinkedTeacher`: the teacher's side of a layer mapping (weighted sums of blocks);
+- :func:`step_losses`: every term of the objective for one batch, from the logits and the
+  :class:`LinkedFeatures` any model gives (the text and vision paths only gather those);
 - :func:`training_arguments`: ``transformers.TrainingArguments`` from a TrainConfig
   (text models train with the transformers Trainer);
 - :func:`fit_tensors`: AdamW with warm-up and cosine decay over shuffled index
@@ -26,13 +28,15 @@ from torch import Tensor, nn
 from transformers import TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback
 
-from .capture import model_device
-from .config import TrainConfig
+from .capture import eval_mode, model_device
+from .config import DistillConfig, TrainConfig
+from .losses import distillation_loss, feature_loss
 from .mapping import LayerMapping
 
 __all__ = [
     "KeepBestEpoch",
     "LOSS_KEYS",
+    "LinkedFeatures",
     "LinkedTeacher",
     "RunResult",
     "StopOnNonFiniteLoss",
@@ -47,6 +51,7 @@ __all__ = [
     "pack_flags",
     "predictions",
     "quiet_trainer",
+    "step_losses",
     "training_arguments",
     "warmup_cosine",
 ]
@@ -93,16 +98,12 @@ def predictions(model: nn.Module, batches: Iterable[Mapping[str, Tensor]]) -> tu
     results stay on the device until the end: one transfer, no host sync per batch.
     """
     device = model_device(model)
-    was_training = model.training
-    model.eval()
     predicted, labels = [], []
-    try:
+    with eval_mode(model):
         for batch in batches:
             inputs = {k: v.to(device) for k, v in batch.items() if k != "labels"}
             predicted.append(model(**inputs).logits.argmax(-1))
             labels.append(batch["labels"].to(device))
-    finally:
-        model.train(was_training)
     if not predicted or sum(len(p) for p in predicted) == 0:
         raise ValueError("no examples to evaluate: the batches are empty")
     return torch.cat(predicted).cpu(), torch.cat(labels).cpu()
@@ -236,6 +237,67 @@ class LinkedTeacher:
         return torch.tensordot(w, used, dims=1)  # (links, B, ...)
 
 
+@dataclass
+class LinkedFeatures:
+    """The feature side of one step. student, teacher: per link of the mapping, the student's block
+    and the weighted sum of its teacher blocks (text (B, L, C), vision (B, C, H, W)); mask: text's
+    attention mask (B, L); channel_dim: None = the feature loss's own (1 for maps, -1 for tokens)."""
+
+    student: Sequence[Tensor]
+    teacher: Sequence[Tensor]
+    mask: Tensor | None = None
+    channel_dim: int | None = None
+
+
+def step_losses(
+    config: DistillConfig,
+    logits: Tensor,
+    labels: Tensor,
+    teacher_logits: Tensor | None = None,
+    features: LinkedFeatures | None = None,
+    projections: Sequence[nn.Module] | None = None,
+) -> dict[str, Tensor]:
+    """Every term of the objective ``config`` for one batch, {"total", "ce", "kd", "feature"} (0-d float32):
+    the one computation of a step's terms for text (``distill.distill_step_losses``) and vision
+    (``digits.vision_step_losses``), which only gather the logits and ``features``.
+
+        total = (1 - alpha) * CE(logits, labels) + alpha * T^2 * KL(teacher_logits || logits)
+                + beta * feature_loss(features.student, features.teacher)     # mean over links
+
+    Teacher tensors are detached here. Channels meet by ``config.channel_align``: "pool" pools the
+    wider of each pair, "project" maps the student's by ``projections`` (a ``ChannelProjection`` per link).
+    """
+    if config.alpha > 0 and teacher_logits is None:
+        raise ValueError("this objective needs the teacher's logits (alpha > 0)")
+    feature = None
+    if config.uses_features:
+        if features is None:
+            raise ValueError("a feature loss (beta > 0) needs the linked features of a layer mapping")
+        project = config.channel_align == "project"
+        if project and projections is None:
+            raise ValueError("channel_align='project' needs the learned projections (make_projections)")
+        feature = feature_loss(
+            list(features.student),
+            [t.detach() for t in features.teacher],
+            config.feature,
+            features.mask,
+            channel_dim=features.channel_dim,
+            magnitude_axis=config.magnitude_axis,
+            projections=list(projections) if project else None,
+            normalize=config.normalize,
+        )
+    return distillation_loss(
+        logits,
+        teacher_logits.detach() if config.alpha > 0 else None,
+        labels,
+        feature,
+        alpha=config.alpha,
+        temperature=config.temperature,
+        beta=config.beta if feature is not None else 0.0,
+        label_smoothing=config.label_smoothing,
+    )
+
+
 def _checkpointing(on: bool) -> dict[str, Any]:
     """The Trainer's activation (gradient) checkpointing switch, under its name in this transformers.
 
@@ -282,7 +344,7 @@ def training_arguments(train: TrainConfig, out_dir: str | os.PathLike, n_train: 
 
     With ``train.early_stopping`` the model is evaluated on the validation split every
     epoch; ``KeepBestEpoch`` stops training and restores the best epoch's weights (kept
-    in memory, not as a checkpoint per epoch).
+    in memory, not as a checkpoint per epoch). ``train.training_args`` are applied last (checked here).
     """
     dtype = amp_dtype(train, "cuda")  # the Trainer puts the model on the GPU when there is one
     steps_per_epoch = math.ceil(n_train / train.batch_size)
@@ -291,7 +353,7 @@ def training_arguments(train: TrainConfig, out_dir: str | os.PathLike, n_train: 
         saving = {**saving, "save_strategy": "epoch", "save_total_limit": 1}
     if train.early_stopping is not None:
         saving = {**saving, "eval_strategy": "epoch"}
-    return TrainingArguments(
+    derived = dict(
         output_dir=str(out_dir),
         num_train_epochs=train.epochs,
         learning_rate=train.lr,
@@ -311,9 +373,11 @@ def training_arguments(train: TrainConfig, out_dir: str | os.PathLike, n_train: 
         dataloader_pin_memory=torch.cuda.is_available(),
         # keep every column of our datasets: ``example_index`` is how a TeacherCache is read
         remove_unused_columns=False,
-        **saving,
-        **extra,
     )
+    unknown = sorted(set(train.training_args) - {f.name for f in fields(TrainingArguments)})
+    if unknown:
+        raise ValueError(f"training_args: not fields of transformers.TrainingArguments: {', '.join(unknown)}")
+    return TrainingArguments(**{**derived, **saving, **extra, **train.training_args})
 
 
 class KeepBestEpoch(TrainerCallback):
@@ -419,6 +483,8 @@ def fit_tensors(
     (the weights, optimiser and FFT losses stay float32); in float16 a gradient scaler
     skips the steps whose gradients overflow, as the Trainer does.
     """
+    if train.training_args:
+        raise ValueError("training_args are for the transformers Trainer (text models); this loop takes none")
     epochs = int(train.epochs)
     if epochs != train.epochs or epochs < 1:
         raise ValueError(f"epochs must be a whole number >= 1 for this loop, got {train.epochs}")

@@ -26,7 +26,7 @@ from __future__ import annotations
 import html
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +66,8 @@ class LayerPicker:
 
     Attributes (the state; change them and call ``refresh``, or use the widget):
         strategy: one of PICKER_STRATEGIES.
-        k: blocks for ``top``.
-        first, last: blocks at each end for ``ushape``.
+        k: blocks for ``top``; first, last: blocks at each end for ``ushape`` (given as
+            ``params``, e.g. ``{"first": 1, "last": 2}``; default: ``strategy_defaults``).
         manual: for ``manual``, teacher blocks (``"1, 2, 5-6"``, mapped in depth order
             onto student blocks spread over the student) or a full mapping
             (``"1:2, 2:5+6, 3:0.3*7+0.7*8"``).
@@ -83,9 +83,7 @@ class LayerPicker:
         n_student: int | None = None,
         *,
         strategy: str = "top",
-        k: int | None = None,
-        first: int | None = None,
-        last: int | None = None,
+        params: Mapping[str, int] | None = None,
         manual: str = "",
         save_path: str | os.PathLike = "runs/mapping.json",
         raise_errors: bool = False,
@@ -103,10 +101,11 @@ class LayerPicker:
             **strategy_defaults("top", self.n_teacher, self.n_student),
             **strategy_defaults("ushape", self.n_teacher, self.n_student),
         }
+        unknown = sorted(set(params or {}) - set(defaults))
+        if unknown:
+            raise ValueError(f"unknown picker parameters {unknown}; allowed: {', '.join(defaults)}")
         self.strategy = strategy
-        self.k = k if k is not None else defaults["k"]
-        self.first = first if first is not None else defaults["first"]
-        self.last = last if last is not None else defaults["last"]
+        self.k, self.first, self.last = ({**defaults, **(params or {})}[n] for n in ("k", "first", "last"))
         self.manual = manual or ", ".join(str(b) for b in report.top_layers(defaults["k"]))
         self.save_path = Path(save_path)
         self.raise_errors = raise_errors

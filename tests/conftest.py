@@ -39,6 +39,19 @@ def small_teacher():
 
 
 @pytest.fixture(scope="session")
+def distill_runner():
+    """A factory: the distillation widget's runner of a teacher (2-block students, 1 epoch), into a new
+    Comparison; ``report``: the teacher's intensity per block."""
+    import spectralkd_lite as skd
+
+    def make(teacher, tokenizer, data, report):
+        student, train = skd.StudentConfig(2), skd.TrainConfig(epochs=1)
+        return skd.DistillRunner(teacher, tokenizer, data, skd.Comparison(), student, train, report)
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def saved_model(tmp_path_factory):
     """A folder with an untrained 3-block x 16 RoBERTa classifier of the built-in intents and its tokenizer."""
     from transformers import RobertaForSequenceClassification

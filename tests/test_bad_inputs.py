@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shlex
 import shutil
 from pathlib import Path
 
@@ -154,252 +155,99 @@ OUT = ["--out", "{tmp}/out"]
 ANALYZE = ["analyze", "--model", "{model}", "--out", "{tmp}/analysis", "--quiet"]
 REPORTS = ["compare-reports", "--out", "{tmp}/similarity"]
 
-CLI_ROWS = [
+# One row per bad input, "id | command line | phrase": the command line is split as a shell splits it,
+# DISTILL, OUT, ANALYZE and REPORTS stand for the options above, and words in braces are filled from
+# ``paths``; the phrase must be on the last line of stderr.
+CLI_TABLE = [
     # raw tracebacks before: exceptions other than ValueError / TypeError / OSError
-    pytest.param([*ANALYZE, "--data", "{csv_big}"], "not a readable CSV row", id="csv-field-over-limit"),
-    pytest.param([*ANALYZE, "--device", "bogus"], "unknown device 'bogus'", id="device-bogus"),
-    pytest.param([*ANALYZE, "--device", "cuda:99"], "device 'cuda:99' is not available", id="device-absent"),
-    pytest.param(
-        [*ANALYZE, "--max-length", "100"], "allow at most 64 tokens", id="max-length-over-positions"
-    ),
-    pytest.param(
-        [*ANALYZE[:2], "{truncated_model}", *ANALYZE[3:]], "truncated or corrupt", id="truncated-safetensors"
-    ),
-    pytest.param(
-        [*ANALYZE, "--data", "hub:clinc_oos"],
-        "needs the datasets package",
-        id="hub-without-datasets",
-        marks=pytest.mark.skipif(HAS_DATASETS, reason="datasets is installed"),
-    ),
-    pytest.param(
-        ["train-teacher", "--profile", "full", "--out", "{tmp}/full"],
-        "needs the datasets package",
-        id="profile-full-without-datasets",
-        marks=pytest.mark.skipif(HAS_DATASETS, reason="datasets is installed"),
-    ),
-    pytest.param([*ANALYZE, "--data", "hub:nonsense"], "unknown hub data set 'nonsense'", id="hub-unknown"),
-    pytest.param(
-        [*DISTILL, *OUT, "--mapping", "{map_list}"], "not a spectralkd-lite layer mapping", id="map-json-list"
-    ),
-    pytest.param(
-        [*DISTILL, *OUT, "--mapping", "{map_no_teacher}"],
-        "with 'student' and 'teacher'",
-        id="map-json-no-teacher",
-    ),
-    pytest.param(
-        [*DISTILL, *OUT, "--mapping", "{map_teacher_text}"],
-        "'teacher' must be a list of block numbers",
-        id="map-json-teacher-text",
-    ),
-    pytest.param(
-        [*DISTILL, *OUT, "--mapping", "{map_student_float}"],
-        "'student' must be a block number",
-        id="map-json-student-1.9",
-    ),
-    pytest.param(
-        [*DISTILL, *OUT, "--mapping", "1_0:2"], "cannot read mapping entry '1_0:2'", id="map-underscore"
-    ),
-    pytest.param(
-        [*DISTILL, *OUT, "--mapping", "1:-1"], "cannot read mapping entry '1:-1'", id="map-teacher-minus-1"
-    ),
-    pytest.param([*DISTILL, *OUT, "--mapping", "1:nan*2+nan*3"], "finite weights >= 0", id="map-nan-weights"),
-    pytest.param([*DISTILL, *OUT, "--mapping", "1:inf*2+0*3"], "finite weights >= 0", id="map-inf-weight"),
-    pytest.param(
-        [*DISTILL, *OUT, "--mapping", "1:9"],
-        "teacher block 9 is out of range: allowed blocks are 1..3",
-        id="map-does-not-fit",
-    ),
-    pytest.param(
-        [*DISTILL, *OUT, "--student", "{small_vocab}"],
-        "the tokenizer has 500 tokens but the vocabulary of the model to train has 10",
-        id="student-vocab-smaller",
-    ),
-    pytest.param(
-        [*DISTILL, "--out", "{resume_truncated}", "--resume"], "truncated or corrupt", id="resume-truncated"
-    ),
-    pytest.param(
-        [*DISTILL, "--out", "{resume_empty}", "--resume"], "no checkpoint to resume from", id="resume-nothing"
-    ),
-    pytest.param(
-        ["distill", "--teacher", "{empty_teacher}", "--student", "2", *OUT],
-        "holds no model (no config.json)",
-        id="empty-teacher-folder",
-    ),
+    "csv-field-over-limit | ANALYZE --data {csv_big} | not a readable CSV row",
+    "device-bogus | ANALYZE --device bogus | unknown device 'bogus'",
+    "device-absent | ANALYZE --device cuda:99 | device 'cuda:99' is not available",
+    "max-length-over-positions | ANALYZE --max-length 100 | allow at most 64 tokens",
+    "truncated-safetensors | analyze --model {truncated_model} --out {tmp}/analysis --quiet | truncated or corrupt",
+    "hub-unknown | ANALYZE --data hub:nonsense | unknown hub data set 'nonsense'",
+    "map-json-list | DISTILL OUT --mapping {map_list} | not a spectralkd-lite layer mapping",
+    "map-json-no-teacher | DISTILL OUT --mapping {map_no_teacher} | with 'student' and 'teacher'",
+    "map-json-teacher-text | DISTILL OUT --mapping {map_teacher_text} | 'teacher' must be a list of block numbers",
+    "map-json-student-1.9 | DISTILL OUT --mapping {map_student_float} | 'student' must be a block number",
+    "map-underscore | DISTILL OUT --mapping 1_0:2 | cannot read mapping entry '1_0:2'",
+    "map-teacher-minus-1 | DISTILL OUT --mapping 1:-1 | cannot read mapping entry '1:-1'",
+    "map-nan-weights | DISTILL OUT --mapping 1:nan*2+nan*3 | finite weights >= 0",
+    "map-inf-weight | DISTILL OUT --mapping 1:inf*2+0*3 | finite weights >= 0",
+    "map-does-not-fit | DISTILL OUT --mapping 1:9 | teacher block 9 is out of range: allowed blocks are 1..3",
+    "student-vocab-smaller | DISTILL OUT --student {small_vocab} | the tokenizer has 500 tokens but the vocabulary of the model to train has 10",
+    "resume-truncated | DISTILL --out {resume_truncated} --resume | truncated or corrupt",
+    "resume-nothing | DISTILL --out {resume_empty} --resume | no checkpoint to resume from",
+    "empty-teacher-folder | distill --teacher {empty_teacher} --student 2 OUT | holds no model (no config.json)",
     # NaN, inf and out-of-range numbers
-    pytest.param(
-        [*DISTILL, *OUT, "--beta", "nan"], "--beta: the value must be a finite number, got nan", id="beta-nan"
-    ),
-    pytest.param(
-        [*DISTILL, *OUT, "--beta", "-1"],
-        "--beta: the value must be in [0, inf), got -1.0",
-        id="beta-negative",
-    ),
-    pytest.param(
-        [*DISTILL, *OUT, "--temperature", "inf"],
-        "--temperature: the value must be a finite",
-        id="temperature-inf",
-    ),
-    pytest.param(
-        [*DISTILL, *OUT, "--temperature", "nan"],
-        "--temperature: the value must be a finite",
-        id="temperature-nan",
-    ),
-    pytest.param(
-        [*DISTILL, *OUT, "--temperature", "0"],
-        "--temperature: the value must be in [0.01, inf), got 0.0",
-        id="temperature-0",
-    ),
-    pytest.param(
-        [*DISTILL, *OUT, "--temperature", "1e-30"],
-        "--temperature: the value must be in [0.01, inf), got 1e-30",
-        id="temperature-underflows-kd",
-    ),
-    pytest.param(
-        [*DISTILL, *OUT, "--alpha", "2"], "--alpha: the value must be in [0, 1], got 2.0", id="alpha-2"
-    ),
-    pytest.param(
-        [*DISTILL, *OUT, "--epochs", "0"], "--epochs: the value must be in (0, inf), got 0.0", id="epochs-0"
-    ),
-    pytest.param(
-        [*DISTILL, *OUT, "--epochs", "-1"],
-        "--epochs: the value must be in (0, inf), got -1.0",
-        id="epochs-minus-1",
-    ),
-    pytest.param(
-        [*DISTILL, *OUT, "--epochs", "nan"], "--epochs: the value must be a finite number", id="epochs-nan"
-    ),
-    pytest.param([*DISTILL, *OUT, "--lr", "0"], "--lr: the value must be in (0, inf)", id="lr-0"),
-    pytest.param([*DISTILL, *OUT, "--lr", "abc"], "--lr: expected a number, got 'abc'", id="lr-text"),
-    pytest.param(
-        ["demo", "--student-epochs", "0"],
-        "--student-epochs: the value must be in (0, inf)",
-        id="demo-epochs-0",
-    ),
-    pytest.param(
-        ["compare", "--teacher", "{model}", *OUT, "--seeds", "0,0"],
-        "expected distinct seeds",
-        id="seeds-repeated",
-    ),
-    pytest.param(
-        ["compare", "--teacher", "{model}", *OUT, "--workers", "0"],
-        "--workers: expected a positive integer, got 0",
-        id="workers-0",
-    ),
-    pytest.param([*ANALYZE, "--max-length", "1"], "max_length 1 leaves no room for text", id="max-length-1"),
-    pytest.param([*DISTILL, *OUT, "--init-from", "1_0,2"], "cannot read '1_0'", id="init-from-underscore"),
+    "beta-nan | DISTILL OUT --beta nan | --beta: the value must be a finite number, got nan",
+    "beta-negative | DISTILL OUT --beta -1 | --beta: the value must be in [0, inf), got -1.0",
+    "temperature-inf | DISTILL OUT --temperature inf | --temperature: the value must be a finite",
+    "temperature-nan | DISTILL OUT --temperature nan | --temperature: the value must be a finite",
+    "temperature-0 | DISTILL OUT --temperature 0 | --temperature: the value must be in [0.01, inf), got 0.0",
+    "temperature-underflows-kd | DISTILL OUT --temperature 1e-30 | --temperature: the value must be in [0.01, inf), got 1e-30",
+    "alpha-2 | DISTILL OUT --alpha 2 | --alpha: the value must be in [0, 1], got 2.0",
+    "epochs-0 | DISTILL OUT --epochs 0 | --epochs: the value must be in (0, inf), got 0.0",
+    "epochs-minus-1 | DISTILL OUT --epochs -1 | --epochs: the value must be in (0, inf), got -1.0",
+    "epochs-nan | DISTILL OUT --epochs nan | --epochs: the value must be a finite number",
+    "lr-0 | DISTILL OUT --lr 0 | --lr: the value must be in (0, inf)",
+    "lr-text | DISTILL OUT --lr abc | --lr: expected a number, got 'abc'",
+    "demo-epochs-0 | demo --student-epochs 0 | --student-epochs: the value must be in (0, inf)",
+    "seeds-repeated | compare --teacher {model} OUT --seeds 0,0 | expected distinct seeds",
+    "workers-0 | compare --teacher {model} OUT --workers 0 | --workers: expected a positive integer, got 0",
+    "max-length-1 | ANALYZE --max-length 1 | max_length 1 leaves no room for text",
+    "init-from-underscore | DISTILL OUT --init-from 1_0,2 | cannot read '1_0'",
     # data loss
-    pytest.param([*DISTILL, "--out", "{model}"], "is the teacher's folder (--teacher)", id="out-is-teacher"),
-    pytest.param(
-        [*DISTILL, "--out", "{holds_checkpoint}"],
-        "holds checkpoints of an earlier run",
-        id="out-has-checkpoints",
-    ),
-    pytest.param([*DISTILL, "--out", "{holds_model}"], "already holds a model", id="out-has-model"),
-    pytest.param(
-        ["train-teacher", "--profile", "tiny", "--out", "{holds_model}"],
-        "already holds a model",
-        id="train-teacher-out-has-model",
-    ),
+    "out-is-teacher | DISTILL --out {model} | is the teacher's folder (--teacher)",
+    "out-has-checkpoints | DISTILL --out {holds_checkpoint} | holds checkpoints of an earlier run",
+    "out-has-model | DISTILL --out {holds_model} | already holds a model",
+    "train-teacher-out-has-model | train-teacher --profile tiny --out {holds_model} | already holds a model",
     # misleading messages before
-    pytest.param([*ANALYZE, "--data", "{non_utf8}"], "non_utf8/train.csv: not UTF-8 text", id="csv-not-utf8"),
-    pytest.param([*REPORTS, "{report_empty}", "{report}"], "has no layers", id="report-empty"),
-    pytest.param(
-        [*REPORTS, "{report}", "{report_repeated}"],
-        "block 2 appears more than once",
-        id="report-repeated-blocks",
-    ),
-    pytest.param(
-        [*REPORTS, "{report_inf}", "{report}"], "block 2 has intensity inf", id="report-inf-intensity"
-    ),
+    "csv-not-utf8 | ANALYZE --data {non_utf8} | non_utf8/train.csv: not UTF-8 text",
+    "report-empty | REPORTS {report_empty} {report} | has no layers",
+    "report-repeated-blocks | REPORTS {report} {report_repeated} | block 2 appears more than once",
+    "report-inf-intensity | REPORTS {report_inf} {report} | block 2 has intensity inf",
     # issue 26: silent wrong results
-    pytest.param(
-        [*ANALYZE[:2], "{no_tokenizer}", *ANALYZE[3:]],
-        "no_tokenizer holds no tokenizer",
-        id="analyze-no-tokenizer",
-    ),
-    pytest.param(
-        ["distill", "--teacher", "{no_tokenizer}", "--student", "2", *OUT],
-        "no_tokenizer holds no tokenizer (none of tokenizer.json",
-        id="distill-teacher-no-tokenizer",
-    ),
-    pytest.param(
-        ["train-teacher", "--profile", "tiny", "--data", "{one_intent}", "--out", "{tmp}/one"],
-        "the data 'one_intent' has 1 intent (greet): a classifier needs at least 2",
-        id="data-one-intent",
-    ),
-    pytest.param(
-        [*ANALYZE[:3], "--out", ""], "argument --out: is empty: give a folder", id="analyze-out-empty"
-    ),
-    pytest.param(
-        ["train-teacher", "--profile", "tiny", "--out", ""],
-        "argument --out: is empty",
-        id="train-teacher-out-empty",
-    ),
-    pytest.param([*DISTILL, "--out", ""], "argument --out: is empty", id="distill-out-empty"),
-    pytest.param(
-        [*DISTILL[:4], "99", *DISTILL[5:], *OUT],
-        "--student 99: not a number of blocks in 1..3; --student takes a number of blocks 1..3",
-        id="student-deeper-than-teacher",
-    ),
-    pytest.param(
-        [*REPORTS, "{report_block_6}", "{report}"],
-        "has blocks 1, 2, 6: a model's report numbers its blocks 1..N",
-        id="report-block-beyond-depth",
-    ),
-    pytest.param(
-        [*REPORTS, "{report}", "{report_negative}"],
-        "report_negative.json: report field 'intensity': block 2 has -0.1",
-        id="report-negative-intensity",
-    ),
+    "analyze-no-tokenizer | analyze --model {no_tokenizer} --out {tmp}/analysis --quiet | no_tokenizer holds no tokenizer",
+    "distill-teacher-no-tokenizer | distill --teacher {no_tokenizer} --student 2 OUT | no_tokenizer holds no tokenizer (none of tokenizer.json",
+    "data-one-intent | train-teacher --profile tiny --data {one_intent} --out {tmp}/one | the data 'one_intent' has 1 intent (greet): a classifier needs at least 2",
+    "analyze-out-empty | analyze --model {model} --out '' | argument --out: is empty: give a folder",
+    "train-teacher-out-empty | train-teacher --profile tiny --out '' | argument --out: is empty",
+    "distill-out-empty | DISTILL --out '' | argument --out: is empty",
+    "student-deeper-than-teacher | distill --teacher {model} --student 99 --mapping uniform --quiet OUT | --student 99: not a number of blocks in 1..3; --student takes a number of blocks 1..3",
+    "report-block-beyond-depth | REPORTS {report_block_6} {report} | has blocks 1, 2, 6: a model's report numbers its blocks 1..N",
+    "report-negative-intensity | REPORTS {report} {report_negative} | report_negative.json: report field 'intensity': block 2 has -0.1",
     # issue 26: misleading messages
-    pytest.param(
-        ["analyze", "--model", "", "--out", "{tmp}/a"],
-        "argument --model: is empty: give a folder written by save_pretrained, or a hub name",
-        id="model-empty",
-    ),
-    pytest.param(
-        [*DISTILL[:4], "-1", *DISTILL[5:], *OUT],
-        "--student -1: not a number of blocks in 1..3",
-        id="student-minus-1",
-    ),
-    pytest.param(
-        [*DISTILL[:4], "2.5", *DISTILL[5:], *OUT],
-        "--student 2.5: not a number of blocks in 1..3",
-        id="student-2.5",
-    ),
-    pytest.param(
-        [*DISTILL[:4], "", *DISTILL[5:], *OUT],
-        "--student is empty; --student takes a number of blocks 1..3 (the teacher has 3), a model folder",
-        id="student-empty",
-    ),
-    pytest.param(
-        [*REPORTS, "{report_text}", "{report}"],
-        "report_text.json: report field 'intensity': block 2 has 'high' (str); expected a number",
-        id="report-text-intensity",
-    ),
-    pytest.param(
-        [*REPORTS, "{report}", "{report_null}"],
-        "report_null.json: report field 'intensity': block 2 has None (NoneType)",
-        id="report-null-intensity",
-    ),
-    pytest.param(
-        [*DISTILL, *OUT, "--mapping", ""], "argument --mapping: is empty", id="distill-mapping-empty"
-    ),
-    pytest.param(
-        [*REPORTS, "{report}", "{report}", "--mapping", ""],
-        "argument --mapping: is empty",
-        id="reports-mapping-empty",
-    ),
+    "model-empty | analyze --model '' --out {tmp}/a | argument --model: is empty: give a folder written by save_pretrained, or a hub name",
+    "student-minus-1 | distill --teacher {model} --student -1 --mapping uniform --quiet OUT | --student -1: not a number of blocks in 1..3",
+    "student-2.5 | distill --teacher {model} --student 2.5 --mapping uniform --quiet OUT | --student 2.5: not a number of blocks in 1..3",
+    "student-empty | distill --teacher {model} --student '' --mapping uniform --quiet OUT | --student is empty; --student takes a number of blocks 1..3 (the teacher has 3), a model folder",
+    "report-text-intensity | REPORTS {report_text} {report} | report_text.json: report field 'intensity': block 2 has 'high' (str); expected a number",
+    "report-null-intensity | REPORTS {report} {report_null} | report_null.json: report field 'intensity': block 2 has None (NoneType)",
+    "distill-mapping-empty | DISTILL OUT --mapping '' | argument --mapping: is empty",
+    "reports-mapping-empty | REPORTS {report} {report} --mapping '' | argument --mapping: is empty",
     # issue 17: data problems before any training
-    pytest.param([*ANALYZE, "--data", "{no_validation}"], "has no validation.csv", id="data-no-validation"),
-    pytest.param(
-        [*ANALYZE, "--data", "{unseen}"],
-        "unseen: split 'test' has labels not in the training split: wave",
-        id="test-labels-unseen",
-    ),
-    pytest.param(
-        [*DISTILL, *OUT, "--data", "{custom3}"], "the data 'custom3' has 3", id="custom-data-named-by-folder"
-    ),
+    "data-no-validation | ANALYZE --data {no_validation} | has no validation.csv",
+    "test-labels-unseen | ANALYZE --data {unseen} | unseen: split 'test' has labels not in the training split: wave",
+    "custom-data-named-by-folder | DISTILL OUT --data {custom3} | the data 'custom3' has 3",
+]
+# rows that need the datasets package to be missing
+WITHOUT_DATASETS = [
+    "hub-without-datasets | ANALYZE --data hub:clinc_oos | needs the datasets package",
+    "profile-full-without-datasets | train-teacher --profile full --out {tmp}/full | needs the datasets package",
+]
+PREFIXES = {"DISTILL": DISTILL, "OUT": OUT, "ANALYZE": ANALYZE, "REPORTS": REPORTS}
+
+
+def _cli_row(row: str, marks=()):
+    row_id, command, phrase = row.split(" | ", 2)
+    argv = [arg for word in shlex.split(command) for arg in PREFIXES.get(word, [word])]
+    return pytest.param(argv, phrase, id=row_id, marks=marks)
+
+
+NEEDS_NO_DATASETS = pytest.mark.skipif(HAS_DATASETS, reason="datasets is installed")
+CLI_ROWS = [_cli_row(row) for row in CLI_TABLE] + [
+    _cli_row(row, NEEDS_NO_DATASETS) for row in WITHOUT_DATASETS
 ]
 
 
@@ -643,26 +491,8 @@ API_ROWS = [
         "block 1 appears more than once",
         id="report-repeated-blocks-api",
     ),
-    pytest.param(
-        lambda p: SpectralReport.load(p["report_inf"]),
-        ValueError,
-        "block 2 has intensity inf",
-        id="report-load-inf",
-    ),
     # data
     pytest.param(lambda p: load_hub("nonsense"), ValueError, "unknown hub data set", id="hub-unknown-api"),
-    pytest.param(
-        lambda p: load_intents(p["no_validation"]),
-        ValueError,
-        "has no validation.csv",
-        id="data-no-validation-api",
-    ),
-    pytest.param(
-        lambda p: load_intents(p["csv_big"]),
-        ValueError,
-        "csv_big/test.csv, line",
-        id="csv-field-over-limit-api",
-    ),
     # models
     pytest.param(
         lambda p: check_text_model(load_classifier(p["model"])[0].config, 65),
@@ -670,31 +500,7 @@ API_ROWS = [
         "at most 64 tokens",
         id="max-length-over-positions-api",
     ),
-    pytest.param(
-        lambda p: load_classifier(p["truncated_model"]),
-        ValueError,
-        "truncated or corrupt",
-        id="load-truncated",
-    ),
-    pytest.param(
-        lambda p: load_classifier(p["empty_teacher"]),
-        FileNotFoundError,
-        "holds no model",
-        id="load-empty-folder",
-    ),
     # issue 26: silent wrong results and misleading messages of the library
-    pytest.param(
-        lambda p: load_classifier(p["no_tokenizer"]),
-        FileNotFoundError,
-        "holds no tokenizer",
-        id="load-no-tokenizer",
-    ),
-    pytest.param(
-        lambda p: load_intents(p["one_intent"]),
-        ValueError,
-        r"has 1 intent \(greet\): a classifier needs at least 2",
-        id="data-one-intent-api",
-    ),
     pytest.param(
         lambda p: IntentSplit([], [], ["a", "b"]), ValueError, "needs at least one text", id="split-empty"
     ),
@@ -783,6 +589,27 @@ API_ROWS = [
     ),
 ]
 
+# Python calls that read a bad file of ``paths``: (id, the reader, the file, the exception, a phrase of its message)
+FILE_ROWS = [
+    ("report-load-inf", SpectralReport.load, "report_inf", ValueError, "block 2 has intensity inf"),
+    ("data-no-validation-api", load_intents, "no_validation", ValueError, "has no validation.csv"),
+    ("csv-field-over-limit-api", load_intents, "csv_big", ValueError, "csv_big/test.csv, line"),
+    ("load-truncated", load_classifier, "truncated_model", ValueError, "truncated or corrupt"),
+    ("load-empty-folder", load_classifier, "empty_teacher", FileNotFoundError, "holds no model"),
+    ("load-no-tokenizer", load_classifier, "no_tokenizer", FileNotFoundError, "holds no tokenizer"),
+    (
+        "data-one-intent-api",
+        load_intents,
+        "one_intent",
+        ValueError,
+        r"has 1 intent \(greet\): a classifier needs at least 2",
+    ),
+]
+API_ROWS += [
+    pytest.param(lambda p, read=read, key=key: read(p[key]), error, phrase, id=row_id)
+    for row_id, read, key, error, phrase in FILE_ROWS
+]
+
 
 @pytest.mark.parametrize(("call", "expected", "phrase"), API_ROWS)
 def test_python_bad_input(paths, call, expected, phrase):
@@ -856,22 +683,26 @@ def test_an_unexpected_error_is_one_line_with_exit_status_1(monkeypatch, capsys)
     assert err.count("\n") == 1 and "internal error: KeyError" in err and cli.DEBUG_ENV in err
 
 
+def _distill_argv(paths, mapping: str, out: str, *flags: str) -> list[str]:
+    """``distill`` of the saved model into a 2-block student with ``mapping``, writing to ``out``."""
+    return [
+        "distill",
+        "--teacher",
+        paths["model"],
+        "--student",
+        "2",
+        "--mapping",
+        mapping,
+        "--out",
+        out,
+        *flags,
+    ]
+
+
 def test_overwrite_and_resume_get_past_the_refusal(paths, capsys):
     """With --overwrite (or --resume) the run goes on to its next check: here a mapping that does not fit."""
     for flag, out in (("--overwrite", paths["holds_model"]), ("--resume", paths["holds_checkpoint"])):
-        argv = [
-            "distill",
-            "--teacher",
-            paths["model"],
-            "--student",
-            "2",
-            "--mapping",
-            "1:9",
-            "--out",
-            out,
-            flag,
-        ]
-        assert cli.main(argv) == cli.EXIT_BAD_INPUT
+        assert cli.main(_distill_argv(paths, "1:9", out, flag)) == cli.EXIT_BAD_INPUT
         assert "teacher block 9 is out of range" in capsys.readouterr().err
 
 
@@ -879,18 +710,7 @@ def test_a_second_run_on_the_same_out_is_refused(paths, capsys):
     """While one run holds --out, another run writing there stops at once, naming the holder."""
     out = paths["locked"]
     with folder_lock(out):
-        argv = [
-            "distill",
-            "--teacher",
-            paths["model"],
-            "--student",
-            "2",
-            "--mapping",
-            "uniform",
-            "--out",
-            out,
-        ]
-        assert cli.main(argv) == cli.EXIT_BAD_INPUT
+        assert cli.main(_distill_argv(paths, "uniform", out)) == cli.EXIT_BAD_INPUT
         err = capsys.readouterr().err
         assert f"another run (process {os.getpid()}) is writing to {out}" in err
     assert not (Path(out) / LOCK_NAME).exists()  # released and removed on a normal exit

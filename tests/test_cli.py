@@ -31,26 +31,15 @@ def test_help_is_complete(capsys):
                 assert action.help, f"{name} {action.option_strings} has no help"
 
 
+def _run(capsys, out, *args: str) -> str:
+    """``spectralkd-lite ARGS --out OUT --quiet`` in process: it exits 0; returns what it printed."""
+    assert main([*args, "--out", str(out), "--quiet"]) == 0
+    return capsys.readouterr().out
+
+
 def test_analyze_writes_report_and_figures(saved_model, tmp_path, capsys):
     out = tmp_path / "out"
-    assert (
-        main(
-            [
-                "analyze",
-                "--model",
-                str(saved_model),
-                "--out",
-                str(out),
-                "--quiet",
-                "--max-batches",
-                "2",
-                "--top",
-                "2",
-            ]
-        )
-        == 0
-    )
-    printed = capsys.readouterr().out
+    printed = _run(capsys, out, "analyze", "--model", str(saved_model), "--max-batches", "2", "--top", "2")
     assert "| block |" in printed and "most intense blocks" in printed
     report = SpectralReport.load(out / "report.json")
     assert report.blocks == [1, 2, 3] and report.batches == 2
@@ -90,8 +79,7 @@ def test_bad_argument_values(capsys):
 def test_distill_command_saves_student_mapping_and_metrics(saved_model, tmp_path, capsys):
     out = tmp_path / "student"
     args = ["distill", "--teacher", str(saved_model), "--student", "2", "--mapping", "uniform"]
-    assert main([*args, "--epochs", "0.5", "--out", str(out), "--quiet"]) == 0
-    printed = capsys.readouterr().out
+    printed = _run(capsys, out, *args, "--epochs", "0.5")
     assert "student 1 <- teacher" in printed and "student test accuracy" in printed
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["config"]["feature"] == "spectral_tokens"
@@ -104,8 +92,7 @@ def test_distill_command_saves_student_mapping_and_metrics(saved_model, tmp_path
 def test_compare_command_writes_the_table_with_reference_rows(saved_model, tmp_path, capsys):
     out = tmp_path / "compare"
     args = ["compare", "--teacher", str(saved_model), "--student-blocks", "2", "--seeds", "0"]
-    assert main([*args, "--epochs", "0.25", "--out", str(out), "--quiet"]) == 0
-    printed = capsys.readouterr().out
+    printed = _run(capsys, out, *args, "--epochs", "0.25")
     assert "teacher (reference)" in printed and "TF-IDF + linear (reference)" in printed
     with (out / "results.csv").open(newline="") as f:
         rows = list(csv.DictReader(f))

@@ -102,19 +102,12 @@ def test_a_t4_trains_in_float16_and_ampere_in_bfloat16(monkeypatch, capability, 
 
 
 def _tiny_teacher(n_blocks: int = 4):
-    from transformers import RobertaConfig, RobertaForSequenceClassification
+    from transformers import RobertaForSequenceClassification
+
+    from spectralkd_lite.text import tiny_roberta_config
 
     torch.manual_seed(0)
-    config = RobertaConfig(
-        vocab_size=40,
-        hidden_size=8,
-        num_hidden_layers=n_blocks,
-        num_attention_heads=2,
-        intermediate_size=16,
-        max_position_embeddings=20,
-        num_labels=3,
-        type_vocab_size=1,
-    )
+    config = tiny_roberta_config(3, 40, n_blocks=n_blocks, width=8, heads=2, intermediate=16, max_length=18)
     return RobertaForSequenceClassification(config).eval()
 
 

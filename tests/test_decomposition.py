@@ -110,6 +110,41 @@ def test_plot_intensity_parts_axes_start_at_zero():
         plot_intensity_parts(parts, [1, 2])
 
 
+def test_plot_intensity_parts_labels_the_x_axis():
+    parts = intensity_parts(torch.randn(3, 20, 16, generator=torch.Generator().manual_seed(0)))
+    fig = plot_intensity_parts(parts, [1, 2, 3])
+    assert len(fig.axes) == 3  # one width: intensity, RMS / sqrt(C), flatness
+    assert [ax.get_xlabel() for ax in fig.axes] == ["block"] * 3
+    fig = plot_intensity_parts(parts, ["stage 1", "stage 2", "stage 3"])
+    assert [ax.get_xlabel() for ax in fig.axes] == ["stage"] * 3
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["1", "2", "3"]
+    assert plot_intensity_parts(parts, [1, 2, 3], xlabel="stage").axes[0].get_xlabel() == "stage"
+    assert plot_intensity_parts(parts, ["embeddings", "block 1", "block 2"]).axes[0].get_xlabel() == "layer"
+
+
+def test_plot_intensity_parts_shows_rms_and_width_apart_when_widths_differ():
+    """A Swin's stages: RMS and 1/sqrt(C) in panels of their own, then their product."""
+    rms = torch.tensor([1.0, 1.5, 2.5], dtype=torch.float64)
+    channels = torch.tensor([24.0, 48.0, 96.0], dtype=torch.float64)
+    flatness = torch.tensor([0.8, 0.88, 0.88], dtype=torch.float64)
+    parts = IntensityParts(flatness * rms / channels.sqrt(), flatness, rms, channels)
+    fig = plot_intensity_parts(parts, ["stage 1", "stage 2", "stage 3"], band=0.05)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert len(titles) == 5
+    assert "RMS" in titles[1] and "1 / sqrt(C)" in titles[2] and "RMS / sqrt(C)" in titles[3]
+    assert "flatness" in titles[-1]
+    heights = {
+        title: [bar.get_height() for bar in ax.patches] for title, ax in zip(titles, fig.axes, strict=True)
+    }
+    np.testing.assert_allclose(heights[titles[1]], rms.numpy())
+    np.testing.assert_allclose(heights[titles[2]], 1 / channels.sqrt().numpy())
+    np.testing.assert_allclose(heights[titles[3]], parts.scale.numpy())
+    for ax in fig.axes:
+        assert ax.get_ylim()[0] == 0.0
+        assert ax.get_xlabel() == "stage"
+    assert fig.axes[-1].get_ylim()[1] >= 1.0
+
+
 class _Identity(torch.nn.Module):
     """A 'model' whose hidden_states are fixed layers: (embeddings, *layers)."""
 

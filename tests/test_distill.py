@@ -145,6 +145,11 @@ def test_mapping_that_does_not_fit_is_rejected_before_training(small):
         distill(teacher, tok, data, config(parse_manual("1:7")), train, student=student)
     with pytest.raises(ValueError, match="needs a layer mapping"):
         distill(teacher, tok, data, config(), train, student=student)
+    patch_grids = DistillConfig(beta=0.2, feature="spectral_2d", mapping=parse_manual("1:2"))
+    with pytest.raises(
+        ValueError, match="'spectral_2d' is for patch grids; text students take spectral_tokens"
+    ):
+        distill(teacher, tok, data, patch_grids, train, student=student)
     with pytest.raises(ValueError, match="unknown feature loss 'fft'"):
         DistillConfig(beta=0.2, feature="fft")
     for field, value, message in [
@@ -230,6 +235,27 @@ def test_a_bad_plan_is_rejected_before_training():
         skd.compare.check_plan([row, row], (0, 1))
     with pytest.raises(ValueError, match=r"distinct seeds, got \[\]"):
         skd.compare.check_plan([row], ())
+    with pytest.raises(TypeError, match="unexpected keyword argument .worker."):
+        skd.run_comparison(None, None, None, [row], StudentConfig(2), TrainConfig(), worker=2)
+
+
+def test_training_args_reach_the_trainer_last_and_unknown_names_are_refused(tmp_path):
+    """TrainConfig.training_args: TrainingArguments fields TrainConfig does not cover, applied last."""
+    extra = {"lr_scheduler_type": "constant", "logging_strategy": "steps", "logging_steps": 3}
+    train = TrainConfig(lr=1e-3, training_args=extra)
+    args = skd.training.training_arguments(train, tmp_path, 100)
+    assert (args.lr_scheduler_type, args.logging_strategy, args.logging_steps) == ("constant", "steps", 3)
+    assert args.learning_rate == 1e-3 and args.remove_unused_columns is False  # the rest still derived
+    assert train == TrainConfig(lr=1e-3, training_args=dict(extra)) != TrainConfig(lr=1e-3)
+    typo = TrainConfig(training_args={"learning_rat": 1e-3, "warmup": 2})
+    with pytest.raises(
+        ValueError, match="not fields of transformers.TrainingArguments: learning_rat, warmup"
+    ):
+        skd.training.training_arguments(typo, tmp_path, 100)
+    with pytest.raises(ValueError, match="training_args are for the transformers Trainer"):
+        skd.training.fit_tensors(
+            torch.nn.Linear(2, 2), 4, None, TrainConfig(training_args={"max_grad_norm": 1.0})
+        )
 
 
 def test_comparison_sentence_follows_the_seed_ranges():

@@ -2,22 +2,12 @@
 
 import pytest
 
-import spectralkd_lite as skd
-
 
 @pytest.fixture(scope="module")
-def runner(small_teacher):
+def runner(small_teacher, distill_runner):
     teacher, tok, data = small_teacher(10, 6, vocab_size=300, width=16)
     teacher.train()
-    return skd.DistillRunner(
-        teacher,
-        tok,
-        data,
-        skd.Comparison(),
-        skd.StudentConfig(2),
-        skd.TrainConfig(epochs=1),
-        [1.0, 3.0, 2.0, 4.0],
-    )
+    return distill_runner(teacher, tok, data, [1.0, 3.0, 2.0, 4.0])
 
 
 def test_mapping_text_follows_the_strategy(runner):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from spectralkd_lite.config import DistillConfig
 from spectralkd_lite.losses import (
     FEATURE_KINDS,
     ChannelProjection,
@@ -21,6 +22,7 @@ from spectralkd_lite.losses import (
     spectral_loss_channels,
     spectral_loss_tokens,
 )
+from spectralkd_lite.training import LinkedFeatures, step_losses
 
 RNG = np.random.default_rng(0)
 
@@ -334,6 +336,64 @@ def test_distillation_loss_combines_the_terms():
     plain = distillation_loss(s, None, y, alpha=0.0)
     assert float(plain["kd"]) == 0.0 and float(plain["feature"]) == 0.0
     assert float(plain["total"]) == pytest.approx(float(ce))
+
+
+@pytest.mark.parametrize(("align", "normalize"), [("pool", False), ("pool", True), ("project", False)])
+def test_one_steps_terms_match_the_formulas(align, normalize):
+    """training.step_losses, the one computation of a step's terms (text and vision gather its inputs),
+    against numpy: CE with label smoothing, T^2 * KL(teacher || student) batchmean, and beta times the
+    mean over links of the masked feature MSE, the teacher's 8 channels pooled to the student's 4 (or
+    the student's projected to 8); normalised, each link's error over its teacher's mean square."""
+    b, length, k, eps, a, temp, beta = 3, 5, 6, 0.1, 0.7, 2.0, 0.5
+    s_logits, t_logits = RNG.standard_normal((b, k)), RNG.standard_normal((b, k))
+    labels = np.array([0, 5, 2])
+    s_feats = [RNG.standard_normal((b, length, 4)) for _ in range(2)]
+    t_feats = [RNG.standard_normal((b, length, 8)) for _ in range(2)]
+    mask = np.arange(length)[None, :] < np.array([5, 3, 1])[:, None]
+    config = DistillConfig(a, temp, beta, "mse", normalize=normalize, channel_align=align)
+    projections = [ChannelProjection(4, 8) for _ in s_feats] if align == "project" else None
+    teacher = [t64(t).float().requires_grad_() for t in t_feats]
+    features = LinkedFeatures([t64(s).float().requires_grad_() for s in s_feats], teacher, t64(mask))
+    got = step_losses(
+        config, t64(s_logits).float(), t64(labels), t64(t_logits).float(), features, projections
+    )
+
+    log_p = s_logits - np.log(np.exp(s_logits).sum(-1, keepdims=True))
+    ce = np.mean([-(1 - eps) * log_p[i, labels[i]] - eps / k * log_p[i].sum() for i in range(b)])
+    log_ps, log_pt = (
+        z / temp - np.log(np.exp(z / temp).sum(-1, keepdims=True)) for z in (s_logits, t_logits)
+    )
+    kd = temp**2 * np.sum(np.exp(log_pt) * (log_pt - log_ps)) / b
+    links = []
+    for i, (s, t) in enumerate(zip(s_feats, t_feats, strict=True)):
+        if projections is not None:
+            s = s @ projections[i].proj.weight.detach().double().numpy().T
+        else:
+            t = t.reshape(b, length, 4, 2).mean(-1)  # channels 2j and 2j + 1 pooled into j
+
+        def masked_mean(x):
+            return (x * mask[..., None]).sum() / (mask.sum() * x.shape[-1])
+
+        links.append(masked_mean((s - t) ** 2) / (masked_mean(t**2) if normalize else 1.0))
+    expected = {"ce": ce, "kd": kd, "feature": np.mean(links)}
+    expected["total"] = (1 - a) * ce + a * kd + beta * expected["feature"]
+    for key, value in expected.items():
+        assert float(got[key].detach()) == pytest.approx(value, rel=1e-5), key
+    got["total"].backward()
+    assert all(t.grad is None for t in teacher)  # the teacher's side is detached
+
+
+def test_one_step_refuses_what_its_objective_lacks():
+    logits, labels = torch.randn(2, 3), torch.tensor([0, 1])
+    feats = LinkedFeatures([torch.randn(2, 4, 3)], [torch.randn(2, 4, 3)])
+    with pytest.raises(ValueError, match="needs the teacher's logits"):
+        step_losses(DistillConfig(alpha=0.5), logits, labels)
+    with pytest.raises(ValueError, match="needs the linked features"):
+        step_losses(DistillConfig(alpha=0.0, beta=1.0, feature="mse"), logits, labels)
+    with pytest.raises(ValueError, match="channel_align='project' needs the learned projections"):
+        step_losses(
+            DistillConfig(0.0, beta=1.0, feature="mse", channel_align="project"), logits, labels, None, feats
+        )
 
 
 def test_distillation_loss_rejects_inconsistent_settings():

@@ -7,7 +7,12 @@ import pytest
 
 from spectralkd_lite.cli import main
 from spectralkd_lite.mapping import parse_manual
-from spectralkd_lite.plots import plot_cross_similarity, plot_similarity
+from spectralkd_lite.plots import (
+    plot_cross_similarity,
+    plot_intensity_curves,
+    plot_similarity,
+    plot_snapshot_curves,
+)
 from spectralkd_lite.report import SpectralReport
 from spectralkd_lite.similarity import (
     common_depth_grid,
@@ -22,6 +27,7 @@ from spectralkd_lite.similarity import (
     spectral_similarity,
     spectrum_on_grid,
 )
+from spectralkd_lite.snapshots import Snapshot
 
 
 def report(intensity, spectra=None, channels=8, name="m", blocks=None):
@@ -161,6 +167,9 @@ def test_cross_similarity_and_selected_blocks():
         select_blocks(teacher, [9])
     fig = plot_cross_similarity(teacher, part)
     assert len(fig.axes[0].texts) == 8
+    lo, hi = matrix[[1, 3]].min(), matrix[[1, 3]].max()
+    assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == f"1 - TV, colours span {lo:.3f}..{hi:.3f}"
+    assert len(plot_cross_similarity(teacher, part, colorbar=False).axes) == 1
 
 
 def test_pearson_and_flat_curves():
@@ -188,6 +197,13 @@ def test_tables_and_figure():
     assert len(fig.axes) == 2
     with pytest.raises(ValueError, match="block 7 is not in this comparison"):
         plot_similarity(teacher, student, result, blocks=[7])
+    # one colour per model in every figure: the curves, and the snapshots faint early, opaque late
+    fig = plot_intensity_curves({"teacher": teacher, "student": student}, colors={"student": "tab:purple"})
+    assert [line.get_color() for line in fig.axes[0].lines] == ["black", "tab:purple"]
+    snaps = [Snapshot(step, 0.0, student) for step in (0, 5, 10)]
+    lines = plot_snapshot_curves(snaps, teacher=teacher, color="tab:purple").axes[0].lines
+    assert {line.get_color() for line in lines[:3]} == {"tab:purple"}
+    assert [line.get_alpha() for line in lines[:3]] == pytest.approx([0.25, 0.625, 1.0])
 
 
 # ---------------------------------------------------------------- command line
@@ -260,30 +276,30 @@ def test_cli_bad_files_are_one_line_errors(two_reports, tmp_path, capsys):
     assert e.value.code == 2 and "cannot read 'x'" in capsys.readouterr().err
 
 
-def test_dynamics_findings_follow_the_never_aligned_block():
-    from spectralkd_lite.similarity import DynamicsRoles, describe_dynamics
+def test_a_flat_spectrum_by_hand_and_why_it_is_no_floor():
+    """Notebook 06's reference student with flat spectra, against 1 - TV written with numpy.
 
+    A flat spectrum scores 1 - 0.5 * sum|p - 1/F| against a teacher block (unit-sum p); a
+    spectrum whose bumps sit where the teacher has none scores lower than that flat one.
+    """
     rng = np.random.default_rng(0)
-    teacher = report([1.0] * 6, spectra=rng.uniform(0.1, 1.0, (6, 8)).tolist(), name="teacher")
-    copy = select_blocks(teacher, [2, 4, 6], name="copy")  # blocks as alike as they can be
-    far = report([1.0] * 3, spectra=rng.uniform(0.1, 1.0, (3, 8)).tolist(), name="far")
-    mapping = parse_manual("1:2, 3:6")  # student block 2 is never aligned
-    roles = DynamicsRoles(ceiling="ceiling")
-
-    def findings(spectral):
-        rows = {"ceiling": copy, "random": far, "copied, untrained": far, "no KD": far, "logit KD": far}
-        rows["spectral KD"] = spectral
-        return describe_dynamics(
-            {k: compare_reports(teacher, r, mapping=mapping) for k, r in rows.items()}, roles
-        )
-
-    holds = findings(copy)
-    assert holds[0].startswith("- Never-aligned block 2:") and "(score 1.00)" in holds[0]
-    assert "**The claim holds here**" in holds[1]
-    assert "no KD" in holds[2] and "+0.000" in holds[2]  # no KD did not move from the untrained copy
-    none = findings(far)
-    assert "**No evidence for the claim here**" in none[1] and "about as high as" in none[1]
-    assert "**Logit KD alone moves the spectra as much as logit + spectral KD**" in none[3]
+    halves = rng.uniform(0.5, 1.5, (6, 9))  # C = 16 channels: bins 0..8
+    teacher = report([1.0] * 6, [symmetric(h) for h in halves], name="teacher")
+    flat = report([1.0] * 3, channels=16, name="flat")
+    result = compare_reports(teacher, flat, mapping=parse_manual("1:2, 3:6"))
+    p = halves[[1, 3, 5]] / halves[[1, 3, 5]].sum(1, keepdims=True)  # teacher blocks 2, 4, 6
+    by_hand = 1 - 0.5 * np.abs(p - 1 / 9).sum(1)
+    np.testing.assert_allclose([row.similarity for row in result.layers], by_hand)
+    assert result.aligned_similarity == pytest.approx(by_hand[[0, 2]].mean())
+    assert result.unaligned_similarity == pytest.approx(by_hand[1])
+    np.testing.assert_allclose(
+        cross_similarity(teacher, select_blocks(flat, [1]))[0],
+        1 - 0.5 * np.abs(halves / halves.sum(1, keepdims=True) - 1 / 9).sum(1),
+    )
+    # bumps where the teacher's block 4 is low: less alike than knowing nothing (a flat line)
+    contrary = np.where(p[1] < 1 / 9, 3.0, 0.2)
+    other = report([1.0] * 3, [symmetric(contrary)] * 3, name="contrary")
+    assert compare_reports(teacher, other).layer(2).similarity < by_hand[1]
 
 
 def test_reports_with_nan_or_inf_are_refused_not_compared():

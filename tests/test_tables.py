@@ -56,17 +56,9 @@ def test_the_picker_offers_every_strategy_of_the_table_and_manual():
     assert widgets.STRATEGY_LABELS == {**labels, "manual": "manual"}
 
 
-def test_the_distill_widget_offers_the_tables():
+def test_the_distill_widget_offers_the_tables(distill_runner):
     teacher = types.SimpleNamespace(config=types.SimpleNamespace(num_hidden_layers=4))
-    runner = skd.DistillRunner(
-        teacher,
-        None,
-        None,
-        skd.Comparison(),
-        skd.StudentConfig(2),
-        skd.TrainConfig(epochs=1),
-        [1.0, 2.0, 3.0, 4.0],
-    )
+    runner = distill_runner(teacher, None, None, [1.0, 2.0, 3.0, 4.0])
     runner.widget()
     assert tuple(runner._widgets["strategy"].options) == widgets.PICKER_STRATEGIES
     assert tuple(runner._widgets["feature"].options) == losses.TEXT_FEATURE_KINDS

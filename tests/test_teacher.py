@@ -169,6 +169,26 @@ def test_get_teacher_caches(small_data, tmp_path, monkeypatch):
     assert fresh["cached"] is False and sorted(p.name for p in tmp_path.iterdir()) == [folder.name]
 
 
+def test_get_teacher_decides_the_profile_once_and_passes_it_down(small_data, tmp_path, monkeypatch):
+    decided, seen = [], []
+    real_recipe, real_train = T.recipe_for, T.train_teacher
+    monkeypatch.setattr(T, "recipe_for", lambda *a, **k: decided.append(a) or real_recipe(*a, **k))
+
+    def stop(plan, data, out, **kwargs):
+        seen.append((plan, data, kwargs))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(T, "train_teacher", stop)
+    with pytest.raises(KeyboardInterrupt):
+        T.get_teacher("tiny", small_data, cache_dir=tmp_path, **SMALL)
+    ((plan, data, kwargs),) = seen
+    assert isinstance(plan, T.TeacherPlan) and data is None and set(kwargs) == {"seed", "progress"}
+    assert (plan.profile, plan.data, len(decided)) == ("tiny", small_data, 1)
+    assert plan.recipe == real_recipe("tiny", small_data, **SMALL)
+    with pytest.raises(TypeError, match="a TeacherPlan holds the data and the recipe"):
+        real_train(plan, None, tmp_path / "t", epochs=2)
+
+
 def test_cache_dir_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv(T.CACHE_ENV, str(tmp_path))
     assert T.teacher_dir("laptop", "clinc150") == tmp_path / "teacher-laptop-clinc150"

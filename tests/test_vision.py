@@ -57,32 +57,18 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
+# every test model here reads 16 x 16 RGB images into 5 labels
+IMAGES = {"image_size": 16, "num_channels": 3, "num_labels": 5}
+
+
 def vit_like(cls, config_cls):
-    config = config_cls(
-        image_size=16,
-        patch_size=4,
-        num_channels=3,
-        hidden_size=32,
-        num_hidden_layers=3,
-        num_attention_heads=2,
-        intermediate_size=64,
-        num_labels=5,
-    )
-    return cls(config).eval()
+    shape = {"num_hidden_layers": 3, "hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 64}
+    return cls(config_cls(**IMAGES, patch_size=4, **shape)).eval()
 
 
 def tiny_swin():
-    config = SwinConfig(
-        image_size=16,
-        patch_size=2,
-        num_channels=3,
-        embed_dim=8,
-        depths=[1, 1, 1],
-        num_heads=[1, 2, 4],
-        window_size=2,
-        num_labels=5,
-    )
-    return SwinForImageClassification(config).eval()
+    stages = {"depths": [1, 1, 1], "num_heads": [1, 2, 4], "window_size": 2}
+    return SwinForImageClassification(SwinConfig(**IMAGES, patch_size=2, embed_dim=8, **stages)).eval()
 
 
 def saved_and_loaded(model, path):
@@ -333,6 +319,17 @@ def test_distill_vision_rejects_what_cannot_work():
         distill_vision(student, teacher, splits, replace(spectral, feature="spectral_tokens"))
     with pytest.raises(ValueError, match="needs a layer mapping"):
         distill_vision(student, teacher, splits, replace(spectral, mapping=None))
+    # learned projections are for text students: refused, not trained as pooling
+    projected = replace(spectral, channel_align="project")
+    with pytest.raises(
+        ValueError, match="vision students align channels by average pooling: allowed .*'pool'"
+    ):
+        distill_vision(student, teacher, splits, projected)
+    outputs = vision_teacher_cache(teacher, splits.x_train[:4], mapping.teacher_blocks).lookup(
+        torch.arange(4)
+    )
+    with pytest.raises(ValueError, match="allowed channel_align='pool'"):
+        vision_step_losses(student, splits.x_train[:4], splits.y_train[:4], projected, outputs)
     too_deep = resolve("1:1, 3:4", 4, 3)  # student block 3 of a 2-block student
     with pytest.raises(ValueError, match=r"student block 3 is out of range: allowed blocks are 1\.\.2"):
         distill_vision(student, teacher, splits, replace(spectral, mapping=too_deep))
@@ -449,16 +446,8 @@ def test_a_real_timm_cait_keeps_every_patch_token(images):
     runs this test in a separate environment that has both.
     """
     timm = pytest.importorskip("timm")
-    cait = timm.create_model(
-        "cait_xxs24_224",
-        pretrained=False,
-        img_size=16,
-        patch_size=4,
-        depth=3,
-        embed_dim=32,
-        num_heads=4,
-        num_classes=5,
-    ).eval()
+    shape = {"img_size": 16, "num_classes": 5, "patch_size": 4, "depth": 3, "embed_dim": 32, "num_heads": 4}
+    cait = timm.create_model("cait_xxs24_224", pretrained=False, **shape).eval()
     assert cait.num_prefix_tokens == 1  # what timm reports, although its class token joins only later
     model = TimmClassifier(cait, "cait").eval()
     layout = vision_layout(model)

@@ -181,3 +181,13 @@ def test_parse_blocks_and_report_checks():
     report.blocks = list(range(0, 8))
     with pytest.raises(ValueError, match="blocks 1..N"):
         LayerPicker(report, 4)
+
+
+def test_strategy_parameters_are_given_as_params():
+    picker = LayerPicker(
+        make_report(), 4, strategy="ushape", params={"first": 1, "last": 3}, raise_errors=True
+    )
+    assert (picker.k, picker.first, picker.last) == (4, 1, 3)
+    assert picker.mapping.teacher_blocks == [1, 6, 7, 8]
+    with pytest.raises(ValueError, match=r"unknown picker parameters \['depth'\]; allowed: k, first, last"):
+        LayerPicker(make_report(), 4, params={"depth": 2})
