@@ -51,6 +51,7 @@ from spectralkd_lite.io import read_json, save_figure_atomic, write_json_atomic,
 from spectralkd_lite.teacher import load_laptop_teacher, pseudo_label
 from spectralkd_lite.transfer import (
     LABELLED,
+    FewLabelData,
     paired_lines,
     pretrained_student,
     pseudo_label_accuracy,
@@ -344,8 +345,7 @@ def main() -> None:
     run_few_label(
         teacher,
         tokenizer,
-        labelled,
-        pseudo,
+        FewLabelData(labelled, pseudo),
         variants,
         student,
         train,

@@ -341,8 +341,7 @@ def plot_cross_similarity(
     metric: str = "tv",
     ax: Axes | None = None,
     title: str | None = None,
-    vmin: float | None = None,
-    vmax: float | None = None,
+    vrange: tuple[float, float] | None = None,
     annotate: bool = True,
     colorbar: bool = True,
 ) -> Figure:
@@ -351,10 +350,12 @@ def plot_cross_similarity(
     Values are written in when ``annotate``. The brightest cell of a row is the teacher
     block whose spectrum that student block resembles most. With ``colorbar`` a colour bar
     names the colour range (pass ``colorbar=False`` and draw one bar for several panels
-    that share ``vmin``, ``vmax``). Returns the figure.
+    that share one ``vrange``, the (low, high) of the colour scale; None: the matrix's own).
+    Returns the figure.
     """
     fig, ax = figure_axes(ax, (0.6 * teacher.num_layers + 2.0, 0.5 * student.num_layers + 1.4))
     matrix = cross_similarity(teacher, student, metric)
+    vmin, vmax = vrange if vrange is not None else (None, None)
     image = ax.imshow(matrix, cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
     if annotate:
         lo, hi = image.get_clim()

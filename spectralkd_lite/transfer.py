@@ -35,6 +35,8 @@ __all__ = [
     "LABELLED",
     "PAIRS",
     "PAPER",
+    "FewLabelData",
+    "FewLabelOptions",
     "PSEUDO",
     "paired_lines",
     "pretrained_student",
@@ -128,22 +130,41 @@ def pretrained_student(
     return StudentConfig.from_pretrained(folder, freeze_embeddings=True)
 
 
+@dataclasses.dataclass(frozen=True)
+class FewLabelData:
+    """A few-label setting: ``labelled`` (its train split holds the labelled utterances; its
+    validation and test splits judge every row) and ``pseudo``, the transfer utterances with
+    the teacher's labels (``teacher.pseudo_label``)."""
+
+    labelled: IntentData
+    pseudo: IntentSplit
+
+
+@dataclasses.dataclass(frozen=True)
+class FewLabelOptions:
+    """How ``run_few_label`` carries out its runs: ``labelled_epochs`` (labelled only's
+    ceiling, see there), ``on_run`` (each run), ``on_update`` (the comparison so far, after
+    each run), ``workers`` (runs at once, as in ``run_comparison``)."""
+
+    labelled_epochs: float | None = None
+    on_run: Callable[[RunResult], None] | None = None
+    on_update: Callable[[Comparison], None] | None = None
+    workers: int = 1
+
+
 def run_few_label(
     teacher: Any,
     tokenizer: Any,
-    labelled: IntentData,
-    pseudo: IntentSplit,
+    data: FewLabelData,
     variants: Sequence[Variant],
     student: StudentConfig,
     train: TrainConfig,
     seeds: Sequence[int],
-    *,
-    labelled_epochs: float | None = None,
-    on_run: Callable[[RunResult], None] | None = None,
-    on_update: Callable[[Comparison], None] | None = None,
-    workers: int = 1,
+    **options: Any,
 ) -> Comparison:
     """Train every row of a few-label comparison over ``seeds``; return the Comparison.
+
+    ``options``: the fields of :class:`FewLabelOptions`.
 
     ``labelled only`` trains on ``labelled`` for at most ``labelled_epochs`` (None: as
     many optimiser steps as the other rows at most, ``train.epochs`` x (labelled +
@@ -155,9 +176,16 @@ def run_few_label(
     other than labelled only train as one plan, row after row, seed after seed, so that
     ``workers`` stay busy across rows.
     """
+    opts = FewLabelOptions(**options)  # an unknown option is a TypeError naming it
+    labelled, labelled_epochs, on_run, on_update = (
+        data.labelled,
+        opts.labelled_epochs,
+        opts.on_run,
+        opts.on_update,
+    )
     if train.early_stopping is None:
         raise ValueError("a few-label comparison trains to convergence: give train.early_stopping (patience)")
-    both = with_transfer(labelled, pseudo)
+    both = with_transfer(labelled, data.pseudo)
     # the labelled set is a small fraction of labelled + transfer: counted in optimiser steps, its row gets
     # the same ceiling and the same patience as the others (an epoch of a few steps is no unit to wait in)
     ratio = len(both.train) / len(labelled.train)
@@ -193,7 +221,7 @@ def run_few_label(
                 dataclasses.replace(train, epochs=epochs, early_stopping=patience),
                 seeds,
                 on_run=one_run,
-                workers=workers,
+                workers=opts.workers,
             )
         comparison.meta.update(row.meta)
     return comparison

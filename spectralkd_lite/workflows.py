@@ -34,6 +34,7 @@ from .training import RunResult, evaluate_accuracy
 from .transfer import (
     KD,
     LABELLED,
+    FewLabelData,
     paired_lines,
     pretrained_student,
     pseudo_label_accuracy,
@@ -259,8 +260,7 @@ def demo(
     comparison = run_few_label(
         model,
         tokenizer,
-        labelled,
-        pseudo,
+        FewLabelData(labelled, pseudo),
         variants,
         student,
         train,

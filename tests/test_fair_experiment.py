@@ -163,7 +163,13 @@ def test_transfer_rows_align_the_hottest_and_coolest_blocks_in_depth_order():
 
 
 def test_a_few_label_comparison_trains_each_row_on_its_data(small_teacher, tmp_path):
-    from spectralkd_lite.transfer import pretrained_student, run_few_label, transfer_variants, with_transfer
+    from spectralkd_lite.transfer import (
+        FewLabelData,
+        pretrained_student,
+        run_few_label,
+        transfer_variants,
+        with_transfer,
+    )
 
     model, tok, data = small_teacher(4, 8, vocab_size=300, width=16)
     labelled, transfer = few_label_split(data, 2, 1, seed=0)
@@ -174,11 +180,11 @@ def test_a_few_label_comparison_trains_each_row_on_its_data(small_teacher, tmp_p
     rows = transfer_variants(4, [0.1, 0.4, 0.3, 0.2])[:3]  # labelled only, pseudo-labels, logit KD
     train = skd.TrainConfig(epochs=1, batch_size=64, early_stopping=1)
     seen = []
+    setting = FewLabelData(labelled, pseudo)
     c = run_few_label(
         model,
         tok,
-        labelled,
-        pseudo,
+        setting,
         rows,
         student,
         train,
@@ -202,9 +208,11 @@ def test_a_few_label_comparison_trains_each_row_on_its_data(small_teacher, tmp_p
     ratio = len(both.train) / len(labelled.train)
     assert c.meta["patience_by_row"] == {"labelled only": round(ratio), "pseudo-labels": 1, "logit KD": 1}
     # by default labelled only gets as many optimiser steps at most as the transfer rows
-    alone = run_few_label(model, tok, labelled, pseudo, rows[:1], student, train, [0])
+    alone = run_few_label(model, tok, setting, rows[:1], student, train, [0])
     assert alone.meta["epochs_by_row"]["labelled only"] == pytest.approx(
         len(both.train) / len(labelled.train)
     )
+    with pytest.raises(TypeError, match="patience"):  # an option that does not exist is named
+        run_few_label(model, tok, setting, rows, student, train, [0], patience=3)
     with pytest.raises(ValueError, match="give train.early_stopping"):
-        run_few_label(model, tok, labelled, pseudo, rows, student, skd.TrainConfig(), [0], labelled_epochs=1)
+        run_few_label(model, tok, setting, rows, student, skd.TrainConfig(), [0], labelled_epochs=1)

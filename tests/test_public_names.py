@@ -116,3 +116,36 @@ def test_every_module_states_its_public_names_at_its_top(module):
     loaded = importlib.import_module(f"spectralkd_lite.{module}")
     assert [n for n in names if not hasattr(loaded, n)] == []
     assert len(set(names)) == len(names)
+
+
+def _parameter_counts() -> dict[str, int]:
+    """Parameters (keyword-only and ``**kwargs`` included, ``self``/``cls`` not) of every public
+    function and public method of a public class, by qualified name."""
+    import dataclasses
+    import inspect
+
+    counts = {}
+    for module_name in MODULES:
+        module = importlib.import_module(f"spectralkd_lite.{module_name}")
+        for name in getattr(module, "__all__", []):
+            obj = getattr(module, name)
+            if inspect.isfunction(obj) and obj.__module__ == module.__name__:
+                counts[f"{module_name}.{name}"] = len(inspect.signature(obj).parameters)
+            elif inspect.isclass(obj) and obj.__module__ == module.__name__:
+                members = [
+                    (m, f) for m, f in vars(obj).items() if inspect.isfunction(f) and not m.startswith("_")
+                ]
+                if not dataclasses.is_dataclass(obj) and "__init__" in vars(obj):
+                    members.append(("__init__", obj.__init__))
+                for m, f in members:
+                    params = [p for p in inspect.signature(f).parameters if p not in ("self", "cls")]
+                    counts[f"{module_name}.{name}.{m}"] = len(params)
+    return counts
+
+
+def test_no_public_function_takes_more_than_eight_parameters():
+    counts = _parameter_counts()
+    assert len(counts) > 100  # the walk found the public surface
+    assert counts["compare.run_comparison"] == 8  # teacher ... seeds, then **options (a RunOptions)
+    long = {name: n for name, n in counts.items() if n > 8}
+    assert long == {}, f"configuration travels as small dataclasses, not long parameter lists: {long}"
