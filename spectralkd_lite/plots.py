@@ -1,10 +1,12 @@
 """Figures: a spectral report (intensity against depth, layer spectra), a teacher-student comparison
-(``similarity``), a student's curves during training (``snapshots``), a comparison's accuracies."""
+(``similarity``), a student's curves during training (``snapshots``), a comparison's accuracies, a
+run's loss terms, the distillation pipeline."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -34,9 +36,11 @@ __all__ = [
     "plot_intensity_curves",
     "plot_intensity_parts",
     "plot_pair_spectra",
+    "plot_pipeline",
     "plot_similarity",
     "plot_snapshot_curves",
     "plot_spectra",
+    "plot_training_log",
     "style_depth_axes",
 ]
 
@@ -481,4 +485,80 @@ def plot_comparison(comparison, ax: Axes | None = None, title: str | None = None
         ax.legend(loc="best", fontsize="small")
     if title:
         ax.set_title(title)
+    return fig
+
+
+def plot_training_log(
+    log: Sequence[Mapping[str, float]], ax: Axes | None = None, title: str | None = None
+) -> Figure:
+    """A run's loss terms against the epoch, from ``RunResult.log`` (the Trainer's logging points):
+    the total and, where logged, CE, KD and the feature term, each as the Trainer logged it (before
+    its weight), on an axis from zero. Returns the figure."""
+    fig, ax = figure_axes(ax, (6.5, 3.2))
+    points = [h for h in log if "loss" in h and "epoch" in h]
+    if not points:
+        raise ValueError("the log has no logged loss (entries with 'loss' and 'epoch'): was logging on?")
+    names = {
+        "loss": "total (weighted)",
+        "loss_ce": "CE",
+        "loss_kd": "KD x T^2",
+        "loss_feature": "feature term",
+    }
+    for key, label in names.items():
+        values = [(h["epoch"], h[key]) for h in points if key in h]
+        if values:
+            epochs, losses = [e for e, _ in values], [v for _, v in values]
+            ax.plot(epochs, losses, marker=".", label=label, lw=2.2 if key == "loss" else 1.2)
+    ax.set_ylim(bottom=0.0)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (training batches)")
+    ax.legend(fontsize="small")
+    ax.set_title(title or "Training: the loss terms")
+    return fig
+
+
+def plot_pipeline(
+    n_teacher: int, n_student: int, mapping: Any, config: Any, intensity: Sequence[float] | None = None
+) -> Figure:
+    """The distillation pipeline as a diagram: the teacher's blocks (shaded by spectral
+    ``intensity`` when given), the ``mapping`` (a ``LayerMapping``) as arrows to the student's
+    blocks, and the loss terms with their weights from ``config`` (a ``DistillConfig``):
+    (1 - alpha) CE + alpha T^2 KL + beta x the feature loss. Returns the figure."""
+    fig, ax = plt.subplots(figsize=(11.0, 3.6))
+    ax.set_axis_off()
+    ax.set_xlim(0.3, max(n_teacher, n_student) + 9.0)
+    ax.set_ylim(-0.9, 3.3)
+    shade = None
+    if intensity is not None:
+        lo, hi = min(intensity), max(intensity)
+        shade = [0.15 + 0.6 * (v - lo) / max(hi - lo, 1e-12) for v in intensity]
+    for b in range(1, n_teacher + 1):  # teacher row
+        color = plt.cm.Oranges(shade[b - 1]) if shade else "0.85"
+        ax.add_patch(plt.Rectangle((b - 0.45, 2.2), 0.9, 0.7, color=color, ec="black"))
+        ax.text(b, 2.55, str(b), ha="center", va="center", fontsize=8)
+    for j in range(1, n_student + 1):  # student row
+        ax.add_patch(plt.Rectangle((j - 0.45, 0.0), 0.9, 0.7, color="tab:blue", alpha=0.35, ec="black"))
+        ax.text(j, 0.35, str(j), ha="center", va="center", fontsize=8)
+    for link in mapping.links:
+        for t in link.teacher:
+            ax.annotate(
+                "", xy=(link.student, 0.72), xytext=(t, 2.18), arrowprops={"arrowstyle": "->", "lw": 1.2}
+            )
+    ax.text(0.4, 3.1, "teacher blocks" + (" (darker = more spectrally intense)" if shade else ""), fontsize=9)
+    ax.text(0.4, -0.45, "student blocks", fontsize=9)
+    ax.text(0.4, 1.45, f"mapping: {mapping.strategy}", fontsize=8, color="0.3")
+    x = max(n_teacher, n_student) + 0.9
+    terms = [
+        "(1 - alpha) CE(student, labels)",
+        "+ alpha T^2 KL(teacher || student)",
+        f"+ beta {config.feature or '(no feature loss)'} on the arrows",
+        f"alpha = {config.alpha:g}, T = {config.temperature:g}, beta = {config.beta:g}"
+        + (" (each term normalised)" if config.normalize and config.beta else ""),
+    ]
+    ax.text(x, 2.4, "loss per batch", fontsize=10, weight="bold")
+    for i, line in enumerate(terms):
+        ax.text(x, 1.8 - 0.5 * i, line, fontsize=9, family="monospace" if i < 3 else None)
+    ax.set_title(
+        "Spectral knowledge distillation: which teacher blocks teach which student blocks, and the loss"
+    )
     return fig
