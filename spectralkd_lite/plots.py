@@ -475,8 +475,12 @@ def plot_comparison(comparison, ax: Axes | None = None, title: str | None = None
     ax.set_ylim(max(len(rows), 1) - 0.5, -0.5)
     lo = min([100 * r["min"] for r in rows] + [100 * a for a in comparison.references.values()])
     hi = max([100 * r["max"] for r in rows] + [100 * a for a in comparison.references.values()])
-    ax.set_xlim(max(0.0, lo - 0.1 * (hi - lo + 1) - 1), min(100.0, hi + 0.1 * (hi - lo + 1) + 1))
+    left = max(0.0, lo - 0.1 * (hi - lo + 1) - 1)
+    ax.set_xlim(left, min(100.0, hi + 0.1 * (hi - lo + 1) + 1))
     label = "test accuracy (%): point = mean ± std, band = seed range, dots = seeds"
+    if left > 0:  # a zoom: said on the axis, and the panel greyed like every zoom in this project
+        label += f"\nZOOMED: the axis starts at {left:.1f}%, not at 0"
+        ax.set_facecolor("#f4f4f4")
     n_test = comparison.meta.get("test_examples")
     if n_test:
         label += f"\none test example = {100 / n_test:.2f} points"

@@ -53,3 +53,21 @@ def test_the_pipeline_draws_one_arrow_per_link_and_shades_teacher_blocks_by_inte
     text = " ".join(t.get_text() for t in ax.texts)
     assert "alpha = 0.9, T = 2, beta = 2" in text and "mse" in text
     plt.close("all")
+
+
+def test_a_comparison_figure_that_does_not_start_at_zero_says_it_is_a_zoom():
+    def comparison(accuracies):
+        c = skd.Comparison()
+        for seed, acc in enumerate(accuracies):
+            c.add(
+                skd.Variant("no KD", skd.DistillConfig(alpha=0.0)),
+                skd.RunResult("no KD", seed, acc, None, 1.0),
+            )
+        return c
+
+    zoomed = comparison([0.93, 0.94, 0.95]).plot().axes[0]
+    left = zoomed.get_xlim()[0]
+    assert left > 80 and f"ZOOMED: the axis starts at {left:.1f}%" in zoomed.get_xlabel()
+    whole = comparison([0.02, 0.5, 0.9]).plot().axes[0]
+    assert whole.get_xlim()[0] == 0.0 and "ZOOMED" not in whole.get_xlabel()
+    plt.close("all")
