@@ -42,7 +42,7 @@ from .distill import distill
 from .io import ensure_writable_dir, folder_lock, plain_file_mode, save_figure_atomic, write_json_atomic
 from .losses import FEATURE_LOSSES, MIN_TEMPERATURE, TEXT_FEATURE_KINDS
 from .mapping import STRATEGY_HELP, STRATEGY_TABLE, parse_blocks, resolve
-from .modelfiles import check_model_files, check_tokenizer_files
+from .modelfiles import check_model_files, check_tokenizer_files, first_line
 from .plots import plot_similarity
 from .profiles import ENV_VAR, PROFILES, choose_profile
 from .report import SpectralReport
@@ -782,7 +782,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.command in ("distill", "train-teacher"):
                 _plain_weights_mode(Path(args.out))
     except USER_ERRORS as e:
-        print(f"spectralkd-lite {args.command}: error: {_first_line(e)}", file=sys.stderr)
+        print(f"spectralkd-lite {args.command}: error: {first_line(e)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -791,7 +791,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get(DEBUG_ENV):
             raise
         print(
-            f"spectralkd-lite {args.command}: internal error: {type(e).__name__}: {_first_line(e)} "
+            f"spectralkd-lite {args.command}: internal error: {type(e).__name__}: {first_line(e)} "
             f"(set {DEBUG_ENV}=1 for the traceback, and please report it)",
             file=sys.stderr,
         )
@@ -806,11 +806,6 @@ def _plain_weights_mode(out: Path) -> None:
     """safetensors writes the weights 0600: give them the mode of the run's other outputs."""
     for weights in out.glob("*.safetensors"):
         weights.chmod(plain_file_mode())
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 if __name__ == "__main__":

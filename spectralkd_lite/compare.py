@@ -66,9 +66,6 @@ class Variant:
 FEATURE_LABELS = {kind: loss.label for kind, loss in FEATURE_LOSSES.items()}
 
 
-# The tutorial's feature weight: with normalised feature terms, the beta sweep
-# (benchmarks/results/beta_sweep.md) found beta <= 0.2 changes nothing measurable
-# and beta >= 2 lifts the students beyond the seed spread.
 # The pairs of rows whose difference Comparison.verdicts states, when both rows exist.
 VERDICT_PAIRS: tuple[tuple[str, str], ...] = (
     ("logit KD", "no KD"),
@@ -77,6 +74,9 @@ VERDICT_PAIRS: tuple[tuple[str, str], ...] = (
     ("logit KD + spectral, spectral choice", "logit KD + spectral, uniform"),
     ("logit KD + spectral, seed preset", "logit KD + spectral, uniform"),
 )
+# The tutorial's feature weight: with normalised feature terms, the beta sweep
+# (benchmarks/results/beta_sweep.md) found beta <= 0.2 changes nothing measurable
+# and beta >= 2 lifts the students beyond the seed spread.
 COMPARISON_CONFIG = DistillConfig(alpha=0.9, beta=2.0, feature="spectral_tokens")
 # The official SpectralKD objective on the raw scale: (1 - alpha) CE + alpha T^2 KL + beta * w_fft * L,
 # with beta * w_fft = 0.2 (DeiT students) and the feature term not divided by the teacher's energy.

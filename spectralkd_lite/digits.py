@@ -30,7 +30,7 @@ from .capture import eval_mode, model_device
 from .compare import Comparison, Variant, check_plan
 from .config import DistillConfig, TrainConfig
 from .losses import VISION_FEATURE_KINDS
-from .mapping import LayerLink, LayerMapping, resolve
+from .mapping import LayerLink, LayerMapping, resolve, select_top
 from .training import LinkedFeatures, RunResult, TeacherCache, evaluate_accuracy, fit_tensors, step_losses
 from .vision import VisionLayout, block_feature_maps, vision_layout
 
@@ -54,8 +54,6 @@ __all__ = [
     "vision_teacher_cache",
     "vision_variants",
 ]
-
-# Feature losses defined on (B, C, H, W) patch-grid maps.
 
 # The optimisation of every digits run; a run's epochs and seed replace these.
 DIGITS_TRAIN = TrainConfig(epochs=12, lr=2e-3, batch_size=64, weight_decay=0.05, warmup_ratio=0.15)
@@ -303,11 +301,7 @@ def distill_vision(
 ) -> RunResult:
     """Train ``student`` in place with the objective ``config``, from a frozen teacher; test it.
 
-        total = (1 - alpha) CE + alpha T^2 KL(teacher || student) + beta * feature
-
-    feature = ``feature_loss`` over the mapping's (student block, teacher block)
-    pairs, of kind ``"spectral_2d"`` (rfft2 over the patch grid, ortho, float32,
-    re/im stacked, MSE: the paper's loss) or ``"mse"`` (plain feature MSE); the
+    The feature loss is ``"spectral_2d"`` (the paper's) or ``"mse"`` over the mapping's links; the
     teacher's channels are average-pooled to the student's width.
 
     Args:
@@ -382,8 +376,7 @@ def ushape_mapping_from_intensity(
         (mapping, a one-line explanation naming the top blocks and the choice).
     """
     n_teacher = len(intensity)
-    order = sorted(range(n_teacher), key=lambda i: (-float(intensity[i]), i))[:n_links]
-    top = sorted(i + 1 for i in order)
+    top = select_top(intensity, n_links)
     first = sum(1 for b in top if b <= n_teacher / 2)
     last = n_links - first
     mapping = resolve(f"ushape(first={first}, last={last})", n_teacher, n_student)

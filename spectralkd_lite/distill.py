@@ -1,14 +1,8 @@
 """Distilling a text classifier: students, the DistillationTrainer, and one hand-written step.
 
-The objective, per batch (see ``losses.distillation_loss``)::
-
-    total = (1 - alpha) * CE(student, labels; label smoothing 0.1)
-            + alpha * T^2 * KL(teacher || student)                       # batchmean
-            + beta * mean over links of L_feature(student block j, sum_i w_i * teacher block t_i)
-
-The ``LayerMapping`` in ``DistillConfig.mapping`` decides which blocks meet (block
-numbers 1..N; hidden_states[i] is block i). Several teacher blocks of one link are
-combined by one tensor contraction (``training.LinkedTeacher``: mean of two, 0.3 / 0.7, ...).
+The objective is a ``DistillConfig`` (its formula there; computed by ``training.step_losses``).
+Its ``LayerMapping`` decides which blocks meet (block numbers 1..N; hidden_states[i] is block i);
+several teacher blocks of one link are combined by one tensor contraction (``training.LinkedTeacher``).
 
 Students are cut from the teacher (``StudentConfig(n_blocks, width=..., init_from=...)``)
 or are pretrained models of the teacher's tokenizer family (``StudentConfig.from_pretrained(
@@ -36,7 +30,7 @@ from .data import IntentData, IntentSplit
 from .losses import ChannelProjection
 from .mapping import LayerMapping
 from .memory import CACHE_BUDGET_BYTES
-from .modelfiles import TOKENIZER_FILES, local_model_dir, quiet_transformers
+from .modelfiles import TOKENIZER_FILES, first_line, local_model_dir, quiet_transformers
 from .text import save_trained, text_batches, train_and_score, trainer_inputs
 from .training import LinkedFeatures, LinkedTeacher, RunResult, TeacherCache, step_losses, validation_curve
 
@@ -152,17 +146,15 @@ def distill_step_losses(
 class DistillationTrainer(Trainer):
     """A transformers Trainer whose loss is the distillation objective.
 
-    The teacher is frozen, in eval mode, on the student's device, run under no_grad
-    (in the Trainer's autocast when training in bf16 or fp16; its weights are never
-    cast). The mapping is validated against both models when the trainer is built. Each term (ce, kd, feature) is summed on the device
-    and logged, averaged, at every logging step: no host sync per batch.
-    With ``channel_align="project"`` the trainer holds ``projections`` (one
-    ``ChannelProjection`` per link, student width -> teacher width), trains them in
-    the student's optimiser (an extra parameter group; not gradient-clipped, one
-    process only) and saves them as ``PROJECTIONS_FILE`` with the student and in
-    every checkpoint (resume loads them back).
-    Everything else (progress, evaluation, checkpoints and resume, mixed precision,
-    gradient accumulation, torchrun / accelerate) is the Trainer's own.
+    The teacher is frozen, in eval mode, on the student's device, run under no_grad (in the
+    Trainer's autocast under bf16 or fp16; its weights are never cast). The mapping is validated
+    against both models when the trainer is built. Each term (ce, kd, feature) is summed on the
+    device and logged, averaged, at every logging step: no host sync per batch. With
+    ``channel_align="project"`` it holds ``projections`` (one ``ChannelProjection`` per link),
+    trains them in the student's optimiser (an extra parameter group; not gradient-clipped, one
+    process only) and saves them as ``PROJECTIONS_FILE`` with the student and in every checkpoint.
+    Everything else (progress, evaluation, checkpoints and resume, mixed precision, gradient
+    accumulation, torchrun / accelerate) is the Trainer's own.
     """
 
     def __init__(
@@ -344,7 +336,7 @@ def load_pretrained_student(
             )
     except OSError as e:
         raise OSError(
-            f"cannot load the student {source!r} ({str(e).strip().splitlines()[0] if str(e).strip() else e}): "
+            f"cannot load the student {source!r} ({first_line(e)}): "
             "a hub name needs internet or a cached copy; or give a folder written by save_pretrained"
         ) from None
     depth = num_blocks(model)

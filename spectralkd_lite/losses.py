@@ -10,11 +10,7 @@ Vision (the paper's loss, per aligned layer pair)::
     F_x       = rfft2(x, dim=(H, W), norm="ortho")                 # float32, autocast off
     L_spec    = mean((stack(Re F_S, Im F_S) - stack(Re F_T, Im F_T)) ** 2)
 
-Total (``distillation_loss``)::
-
-    total = (1 - alpha) * CE(student, labels; label smoothing)
-            + alpha * T^2 * KL(softmax(t / T) || softmax(s / T))   # batchmean
-            + beta * feature                                         # beta = w_fft
+The total is ``distillation_loss``: (1 - alpha) CE + alpha KD + beta feature (beta = w_fft).
 
 Text forms take (B, L, C) token sequences and an attention mask (B, L), True =
 real token; padding never counts.
@@ -481,13 +477,9 @@ def feature_loss(
     """Average a feature loss over aligned (student, teacher) layer pairs.
 
     Each pair is (optionally projected by ``projections[i]``, then) aligned with
-    :func:`align_channels` and scored with the loss named by ``kind``:
-
-    - ``"spectral_2d"``: :func:`spectral_loss_2d` on (B, C, H, W) maps (no mask);
-    - ``"spectral_tokens"``: :func:`spectral_loss_tokens` on (B, L, C);
-    - ``"spectral_channels"``: :func:`spectral_loss_channels` on (B, L, C);
-    - ``"magnitude"``: :func:`magnitude_loss` on (B, L, C) along ``magnitude_axis``;
-    - ``"mse"``: :func:`hidden_mse` (any layout; pass ``channel_dim=1`` for maps).
+    :func:`align_channels` and scored with ``FEATURE_LOSSES[kind]``: ``"spectral_2d"``
+    on (B, C, H, W) maps (no mask), ``"mse"`` on any layout (pass ``channel_dim=1`` for
+    maps), the others on (B, L, C).
 
     Args:
         student_feats, teacher_feats: one tensor per aligned pair, in the same order.

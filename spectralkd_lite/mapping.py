@@ -45,7 +45,6 @@ __all__ = [
     "SPEC_HELP",
     "STRATEGIES",
     "STRATEGY_HELP",
-    "STRATEGY_PARAMS",
     "STRATEGY_TABLE",
     "LayerLink",
     "LayerMapping",
@@ -508,7 +507,6 @@ STRATEGY_TABLE: dict[str, Strategy] = {
     "seed": Strategy("seed preset (1-9 + 21-23 of 24)", ("seed",), _build_seed),
 }
 STRATEGIES = tuple(STRATEGY_TABLE)
-STRATEGY_PARAMS = {name: tuple(s.params) for name, s in STRATEGY_TABLE.items() if s.params}
 STRATEGY_HELP = ", ".join(e for s in STRATEGY_TABLE.values() for e in s.examples)
 SPEC_HELP = (
     f"give a strategy ({STRATEGY_HELP}), "

@@ -93,10 +93,7 @@ class MemoryPlan:
     def total(self) -> int:
         """What the GPU must hold: ``allocated`` + 10% allocator slack + 0.5 GiB CUDA context (compare with
         ``torch.cuda.max_memory_reserved`` plus the context, or the device's free memory)."""
-        return (
-            int((self.teacher + self.student + self.activations + self.teacher_hidden) * SLACK)
-            + CONTEXT_BYTES
-        )
+        return int(self.allocated * SLACK) + CONTEXT_BYTES
 
     @property
     def fits(self) -> bool:

@@ -3,12 +3,6 @@
 The bottom of the package's model code: it imports no other module of the package, so
 ``config``, ``text``, ``training``, ``teacher`` and ``distill`` all import it and none of
 them has to reach upwards.
-
-- :func:`check_model_files`: the first truncated or corrupt file of a saved model or checkpoint;
-- :func:`check_tokenizer_files`: a model folder without a tokenizer;
-- :func:`local_model_dir`: a student given as a folder (checked) or a hub name (None);
-- :func:`pretrained_model_config`: a pretrained model's config, with clear errors;
-- :func:`quiet_transformers`: transformers' logs and loading bars silenced for a block.
 """
 
 from __future__ import annotations
@@ -30,6 +24,7 @@ __all__ = [
     "WEIGHT_FILES",
     "check_model_files",
     "check_tokenizer_files",
+    "first_line",
     "local_model_dir",
     "pretrained_model_config",
     "quiet_transformers",
@@ -53,6 +48,12 @@ TOKENIZER_FILES = (
 )
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (its type's name when the message is empty)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def check_model_files(folder: str | os.PathLike) -> Path:
     """Raise ValueError naming the first unreadable (truncated or corrupt) file of a saved model or checkpoint.
 
@@ -70,9 +71,8 @@ def check_model_files(folder: str | os.PathLike) -> Path:
             elif path.suffix == ".json":
                 json.loads(path.read_text(encoding="utf-8"))
         except (SafetensorError, zipfile.BadZipFile, ValueError, OSError) as e:
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ValueError(
-                f"{path} cannot be read ({reason}): the file is truncated or corrupt; save it again, "
+                f"{path} cannot be read ({first_line(e)}): the file is truncated or corrupt; save it again, "
                 "or start without it"
             ) from None
     return folder
@@ -124,7 +124,7 @@ def pretrained_model_config(name_or_dir: str | os.PathLike) -> Any:
         return AutoConfig.from_pretrained(str(local or name))
     except OSError as e:
         raise OSError(
-            f"cannot read the model {name!r} ({str(e).strip().splitlines()[0] if str(e).strip() else e}): "
+            f"cannot read the model {name!r} ({first_line(e)}): "
             "a hub name needs internet or a cached copy; or give a folder written by save_pretrained"
         ) from None
 

@@ -37,7 +37,6 @@ __all__ = [
     "expected_time",
     "hub_reachable",
     "laptop_available",
-    "notebook_time",
     "profile_reason",
     "runtime_summary",
 ]
@@ -99,19 +98,6 @@ def device_summary() -> str:
     if torch.cuda.is_available():
         return f"GPU {torch.cuda.get_device_name(0)}"
     return f"CPU, {os.cpu_count()} cores, no GPU"
-
-
-def notebook_time(notebook: str, profile: str, times: str | os.PathLike = NOTEBOOK_TIMES) -> str:
-    """How long ``notebook`` (its file name without .ipynb) took in ``profile``, as measured when
-    its outputs were stored, or that no such run is recorded."""
-    runs = json.loads(Path(times).read_text()) if Path(times).is_file() else {}
-    run = runs.get(notebook, {}).get(profile)
-    if run is None:
-        measured = ", ".join(f"{p}: {r['seconds']:.0f} s" for p, r in sorted(runs.get(notebook, {}).items()))
-        return f"no {profile} run of this notebook is recorded" + (
-            f" (measured: {measured})" if measured else ""
-        )
-    return f"this notebook took {run['seconds']:.0f} s in {profile} on {run['device']} ({run['date']})"
 
 
 # ---------------------------------------------------------------- how long a notebook takes

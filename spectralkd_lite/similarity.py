@@ -447,8 +447,8 @@ class ReportSimilarity:
         }
 
 
-def _fmt(value: float) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{value:.4f}"
+def _fmt(value: float, digits: int = 4) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
 def _json_float(value: float) -> float | None:
@@ -537,13 +537,8 @@ def format_summary_table(results: Mapping[str, ReportSimilarity], digits: int = 
         "| model | curve r | curve distance | spectra, all blocks | spectra, mapped | spectra, other |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-
-    def f(v: float) -> str:
-        return "n/a" if not math.isfinite(v) else f"{v:.{digits}f}"
-
     for name, r in results.items():
-        lines.append(
-            f"| {name} | {f(r.curve_correlation)} | {f(r.curve_distance)} | {f(r.spectral_similarity)} "
-            f"| {f(r.aligned_similarity)} | {f(r.unaligned_similarity)} |"
-        )
+        values = (r.curve_correlation, r.curve_distance, r.spectral_similarity)
+        values += (r.aligned_similarity, r.unaligned_similarity)
+        lines.append(f"| {name} | " + " | ".join(_fmt(v, digits) for v in values) + " |")
     return "\n".join(lines)

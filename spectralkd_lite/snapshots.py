@@ -11,7 +11,7 @@ SpectralReport with its step; ``meta["step"]`` and ``meta["epoch"]`` record it.
 Usage::
 
     snaps = SpectralSnapshots(text_batches(data.validation, tokenizer), every=5)
-    student, run = distill(teacher, tokenizer, data, num_layers=3, config=cfg, callbacks=[snaps])
+    student, run = distill(teacher, tokenizer, data, cfg, TrainConfig(callbacks=[snaps]), student=...)
     snaps.steps                       # [0, 5, 10, ..., last]
     snaps.similarity_to(teacher_report)   # one ReportSimilarity per snapshot
     plots.plot_snapshot_curves(snaps.snapshots, teacher=teacher_report)

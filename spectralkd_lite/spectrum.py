@@ -28,7 +28,6 @@ __all__ = [
     "magnitude_sums",
     "patch_tokens",
     "rfft_bin_weights",
-    "spectrum_intensity",
     "stacked_magnitude_sums",
     "stacked_sums",
     "tokens_to_grid",
@@ -203,17 +202,12 @@ def layer_spectrum(x: Tensor, mask: Tensor | None = None, channel_dim: int = -1)
     return full_spectrum(sums / count, channels).float()
 
 
-def spectrum_intensity(spectrum: Tensor) -> Tensor:
-    """Mean of a full spectrum over its bins: (..., C) -> (...)."""
-    return spectrum.mean(-1)
-
-
 def layer_intensity(x: Tensor, mask: Tensor | None = None, channel_dim: int = -1) -> Tensor:
     """The layer's spectral intensity: the mean of ``layer_spectrum`` over k.
 
     Same arguments as :func:`layer_spectrum`; returns a 0-d float32 tensor.
     """
-    return spectrum_intensity(layer_spectrum(x, mask, channel_dim))
+    return layer_spectrum(x, mask, channel_dim).mean(-1)
 
 
 def patch_tokens(hidden: Tensor, num_prefix_tokens: int = 1) -> Tensor:

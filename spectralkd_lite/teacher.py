@@ -39,6 +39,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
 
+from .capture import default_device
 from .config import TrainConfig
 from .data import IntentData, IntentSplit, load_intents
 from .io import write_json_atomic
@@ -542,7 +543,7 @@ def load_teacher(
             f"the teacher in {folder} has {model.config.num_labels} labels but the data {data.name!r} has "
             f"{data.num_labels}; give a teacher fine-tuned on these intents"
         )
-    model.to(torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu")))
+    model.to(torch.device(device) if device else default_device())
     model.eval()
     info = read_metrics(folder)
     if info is None:

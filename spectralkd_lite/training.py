@@ -1,16 +1,7 @@
 """The one training stack shared by text and vision: results, evaluation, teacher cache, loops.
 
-- :class:`RunResult`: what one training run gives (accuracies, time, steps, the loss log);
-- :func:`evaluate_accuracy`: top-1 accuracy over batches of model inputs with ``labels``;
-- :class:`TeacherCache`: a frozen teacher's logits and block outputs on the
-  training set, computed once and looked up by example index;
-- :class:`LinkedTeacher`: the teacher's side of a layer mapping (weighted sums of blocks);
-- :func:`step_losses`: every term of the objective for one batch, from the logits and the
-  :class:`LinkedFeatures` any model gives (the text and vision paths only gather those);
-- :func:`training_arguments`: ``transformers.TrainingArguments`` from a TrainConfig
-  (text models train with the transformers Trainer);
-- :func:`fit_tensors`: AdamW with warm-up and cosine decay over shuffled index
-  batches of tensors already on the device (the small vision models).
+Text models train with the transformers Trainer (:func:`training_arguments`), the small vision
+models with :func:`fit_tensors`; both compute a step's terms with :func:`step_losses`.
 """
 
 from __future__ import annotations

@@ -250,16 +250,9 @@ def analyze_vision(
 ) -> SpectralReport:
     """SpectralKD spectra of every block (ViT/DeiT) or stage (Swin), patch tokens only.
 
-    Args:
-        model: a model from :func:`load_vision_model` or a builder here.
-        batches: dicts with ``pixel_values`` (B, 3 or 1, H, W); ``labels`` are ignored.
-        model_name: name in the report.
-        max_batches: stop after this many batches.
-        progress: show a progress bar.
-        meta: extra context for the report.
-
-    Returns:
-        A SpectralReport with blocks 1..N (Swin: stages, named "stage i").
+    ``model``: from :func:`load_vision_model` or a builder of ``digits``; ``batches``: dicts with
+    ``pixel_values`` (B, 3 or 1, H, W) (``labels`` are ignored); the rest as for ``analyze``.
+    Returns a SpectralReport with blocks 1..N (Swin: stages, named "stage i").
     """
     layout = vision_layout(model)
     info = {

@@ -106,25 +106,11 @@ def test_every_notebook_starts_with_the_readme_install_and_the_runtime_line():
         assert re.search(rf'skd\.runtime_summary\((PROFILE, )?notebook="{path.stem}"\)', first), path.name
 
 
-def test_runtime_line_gives_the_recorded_time_of_the_profile_or_says_there_is_none(tmp_path, monkeypatch):
+def test_runtime_line_gives_the_recorded_time_of_the_profile(monkeypatch):
     import json
 
     import spectralkd_lite as skd
-    from spectralkd_lite.profiles import notebook_time
 
-    times = tmp_path / "times.json"
-    times.write_text(
-        json.dumps({"05_x": {"laptop": {"seconds": 145.4, "device": "CPU, 2 cores", "date": "2026-12-03"}}})
-    )
-    assert (
-        notebook_time("05_x", "laptop", times)
-        == "this notebook took 145 s in laptop on CPU, 2 cores (2026-12-03)"
-    )
-    assert (
-        notebook_time("05_x", "full", times)
-        == "no full run of this notebook is recorded (measured: laptop: 145 s)"
-    )
-    assert notebook_time("06_y", "full", times) == "no full run of this notebook is recorded"
     monkeypatch.setenv("SPECTRALKD_PROFILE", "laptop")
     recorded = json.loads(skd.profiles.NOTEBOOK_TIMES.read_text())
     assert set(recorded) == {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}

@@ -17,9 +17,6 @@ def _option(command: str, flag: str):
 
 def test_strategy_names_params_and_help_come_from_the_table():
     assert mapping.STRATEGIES == tuple(mapping.STRATEGY_TABLE)
-    assert mapping.STRATEGY_PARAMS == {
-        name: tuple(s.params) for name, s in mapping.STRATEGY_TABLE.items() if s.params
-    }
     for name, strategy in mapping.STRATEGY_TABLE.items():
         for example in strategy.examples:
             assert example in mapping.SPEC_HELP and example in _option("distill", "--mapping").help
