@@ -297,10 +297,10 @@ def main() -> None:
             old = skd.Comparison.from_dict(s, f"{path} section {k!r}")
             if k != key:
                 sections[k], extra[k] = old, s["setting"]
-            elif s["setting"]["teacher_test"] == teacher_test:  # the same teacher: a run of other rows
-                training = {v.name for v in variants}
+            elif s["setting"]["teacher_test"] == teacher_test:  # the same teacher: other rows, or more seeds
+                training = {(v.name, seed) for v in variants for seed in seeds}
                 for r in old.runs:
-                    if r.name not in training:
+                    if (r.name, r.seed) not in training:
                         kept.add(old.variants[r.name], r)
                 kept_epochs = {
                     name: e for name, e in old.meta.get("epochs_by_row", {}).items() if name in kept.variants
@@ -308,8 +308,9 @@ def main() -> None:
                 row_commands = {
                     name: cmd
                     for name, cmd in s["setting"].get("row_commands", {}).items()
-                    if name not in training
+                    if name in kept.variants
                 }
+    row_commands_before = dict(row_commands)
     order = [v.name for v in transfer_variants(teacher.config.num_hidden_layers, report.intensity)]
 
     def save(new: skd.Comparison) -> None:
@@ -324,7 +325,14 @@ def main() -> None:
         c.meta["epochs_by_row"] = {**kept_epochs, **new.meta.get("epochs_by_row", {})}
         c.meta.update({"test_examples": len(labelled.test), "seeds": seeds})
         meta["rows_not_run"] = [name for name in order if name not in c.variants]
-        row_commands.update({name: meta["command"] for name in new.variants})
+        for name in new.variants:  # a row another command trained seeds of: both commands, with their seeds
+            earlier = sorted(r.seed for r in kept.runs if r.name == name)
+            now = sorted(r.seed for r in new.runs if r.name == name)
+            row_commands[name] = (
+                f"{row_commands_before[name]} (seeds {earlier}); then {meta['command']} (seeds {now})"
+                if earlier and name in row_commands_before
+                else meta["command"]
+            )
         sections[key] = c
         extra[key] = {
             "row_commands": dict(row_commands),
