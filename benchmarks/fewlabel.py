@@ -323,7 +323,7 @@ def main() -> None:
         c.references = {"teacher": teacher_test, "TF-IDF + linear": tfidf}
         c.meta.update(new.meta)
         c.meta["epochs_by_row"] = {**kept_epochs, **new.meta.get("epochs_by_row", {})}
-        c.meta.update({"test_examples": len(labelled.test), "seeds": seeds})
+        c.meta.update({"test_examples": len(labelled.test), "seeds": sorted({r.seed for r in c.runs})})
         meta["rows_not_run"] = [name for name in order if name not in c.variants]
         for name in new.variants:  # a row another command trained seeds of: both commands, with their seeds
             earlier = sorted(r.seed for r in kept.runs if r.name == name)
