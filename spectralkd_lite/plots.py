@@ -233,6 +233,10 @@ def plot_accuracy_in_context(comparison, chance: float, title: str | None = None
     full.axvline(100 * chance, color="0.3", ls=":", lw=1.5, label=f"random guess {100 * chance:.0f}%")
     full.axvline(100.0, color="black", lw=1.5, label="ceiling 100%")
     full.set_xlim(0.0, 102.0)
+    full.set_facecolor("white")  # plot_comparison marked its own zoom; this panel is the whole scale
+    full.set_xlabel(
+        "\n".join(line for line in full.get_xlabel().split("\n") if not line.startswith("ZOOMED"))
+    )
     full.legend(loc="lower left", fontsize="x-small")
     comparison.plot(ax=zoom, title="zoomed to the data (same runs)")
     lo, hi = zoom.get_xlim()

@@ -71,3 +71,15 @@ def test_a_comparison_figure_that_does_not_start_at_zero_says_it_is_a_zoom():
     whole = comparison([0.02, 0.5, 0.9]).plot().axes[0]
     assert whole.get_xlim()[0] == 0.0 and "ZOOMED" not in whole.get_xlabel()
     plt.close("all")
+
+
+def test_the_full_scale_panel_beside_a_zoom_is_not_called_a_zoom():
+    c = skd.Comparison()
+    for seed, acc in enumerate([0.93, 0.94, 0.95]):
+        c.add(
+            skd.Variant("no KD", skd.DistillConfig(alpha=0.0)), skd.RunResult("no KD", seed, acc, None, 1.0)
+        )
+    full, zoom = skd.plots.plot_accuracy_in_context(c, chance=0.1).axes
+    assert full.get_xlim() == (0.0, 102.0) and "ZOOMED" not in full.get_xlabel()
+    assert "ZOOMED" in zoom.get_xlabel() and zoom.get_xlim()[0] > 80
+    plt.close("all")
