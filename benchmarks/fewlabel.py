@@ -123,8 +123,6 @@ def write_results(out: Path, meta: dict, sections: dict[str, skd.Comparison], ex
         f"Feature rows: alpha {COMPARISON_CONFIG.alpha}, beta {COMPARISON_CONFIG.beta:g} on normalised terms."
     )
     md.append(f"TF-IDF + linear on the labelled utterances: {100 * meta['tfidf']:.2f}%.")
-    if meta["train"].get("epochs_note"):
-        md.append(f"Note on the epochs: {meta['train']['epochs_note']}.")
     if meta.get("rows_not_run"):
         md.append(f"Rows of the design not run yet: {', '.join(meta['rows_not_run'])}.")
     for key, c in sections.items():
