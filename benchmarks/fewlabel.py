@@ -32,9 +32,11 @@ sections of other teacher seeds already in the file.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -158,57 +160,30 @@ def write_results(out: Path, meta: dict, sections: dict[str, skd.Comparison], ex
     plot_sections(sections, out / "fewlabel.png", 1 / meta["data"]["intents"])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", required=True, help="CLINC150 data_full.json")
-    parser.add_argument("--per-intent", type=int, default=10)
-    parser.add_argument("--validation-per-intent", type=int, default=5)
-    parser.add_argument("--data-seed", type=int, default=0, help="which utterances are labelled")
-    parser.add_argument("--teacher-seed", type=int, default=0, help="the teacher fine-tuning's seed")
-    parser.add_argument("--seeds", default="0,1,2,3,4")
-    parser.add_argument("--epochs", type=float, default=4, help="most passes over labelled + transfer")
-    parser.add_argument("--labelled-epochs", type=float, default=40, help="most epochs, labelled only")
-    parser.add_argument("--patience", type=int, default=2)
-    parser.add_argument("--lr", type=float, default=5e-4)
-    parser.add_argument(
-        "--student-init", default="1,2", help="pretrained blocks the 2-block student starts from"
-    )
-    parser.add_argument(
-        "--rows", default="all", help="'all', or row names separated by ';', trained in that order"
-    )
-    parser.add_argument("--cache", default="runs/bench")
-    parser.add_argument("--out", default="benchmarks/results")
-    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    parser.add_argument("--batch-size", type=int, default=64, help="student batch size")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="torch threads of the teacher phase (default: torch's); one is steadier on a busy machine",
-    )
-    parser.add_argument(
-        "--report-only",
-        action="store_true",
-        help="train nothing: write --out/fewlabel.md and .png again from --out/fewlabel.json",
-    )
-    args = parser.parse_args()
-    if args.report_only:
-        path = Path(args.out) / "fewlabel.json"
-        saved = read_json(path, "few-label results")
-        sections = {
-            k: skd.Comparison.from_dict(s, f"{path} section {k!r}") for k, s in saved["sections"].items()
-        }
-        write_results(
-            Path(args.out), saved["meta"], sections, {k: s["setting"] for k, s in saved["sections"].items()}
-        )
-        print(f"wrote {args.out}/fewlabel.md and .png from {path}")
-        return
+@dataclasses.dataclass
+class Setting:
+    """The few-label setting shared by every row of fewlabel.py and mappings.py."""
+
+    labelled: skd.IntentData  # labelled train, validation (few per intent) and test splits
+    transfer_texts: list[str]  # the transfer set, labels dropped
+    tfidf: float  # TF-IDF + linear on the labelled utterances, test accuracy
+    teacher: Any
+    tokenizer: Any
+    info: dict  # get_teacher's metrics
+    teacher_test: float
+    pseudo: skd.IntentSplit  # the transfer set with the teacher's top-1 labels
+    pseudo_acc: float  # the share of those labels that are right
+    report: skd.SpectralReport  # the teacher's spectral report (validation split)
+    init: tuple[int, ...]  # the pretrained blocks every student starts from
+    student: skd.StudentConfig
+
+
+def prepare(args: argparse.Namespace) -> Setting:
+    """Split the data, fine-tune (or load) the teacher, pseudo-label the transfer set, analyse
+    the teacher and save the students' start (``add_setting_arguments``' options), printing each step."""
     if args.threads:
         torch.set_num_threads(args.threads)
-    seeds = [int(s) for s in args.seeds.split(",")]
     init = tuple(int(b) for b in args.student_init.split(","))
-    meta = provenance()
-    start = time.time()
 
     clinc = load_clinc150(args.data)
     labelled, transfer_texts = few_label_split(
@@ -243,6 +218,91 @@ def main() -> None:
     donor, _ = load_laptop_teacher(labelled.label_names, seed=0)
     init_dir = Path(args.cache) / f"fewlabel-student-{'-'.join(map(str, init))}"
     student = pretrained_student(donor, tokenizer, init, init_dir)
+    return Setting(
+        labelled,
+        transfer_texts,
+        tfidf,
+        teacher,
+        tokenizer,
+        info,
+        teacher_test,
+        pseudo,
+        pseudo_acc,
+        report,
+        init,
+        student,
+    )
+
+
+def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that decide the setting and the students' schedule."""
+    parser.add_argument("--data", required=True, help="CLINC150 data_full.json")
+    parser.add_argument("--per-intent", type=int, default=10)
+    parser.add_argument("--validation-per-intent", type=int, default=5)
+    parser.add_argument("--data-seed", type=int, default=0, help="which utterances are labelled")
+    parser.add_argument("--teacher-seed", type=int, default=0, help="the teacher fine-tuning's seed")
+    parser.add_argument("--seeds", default="0,1,2,3,4")
+    parser.add_argument("--epochs", type=float, default=5, help="most passes over labelled + transfer")
+    parser.add_argument("--patience", type=int, default=2)
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument(
+        "--student-init", default="1,2", help="pretrained blocks the 2-block student starts from"
+    )
+    parser.add_argument("--cache", default="runs/bench")
+    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--batch-size", type=int, default=64, help="student batch size")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads of the teacher phase (default: torch's); one is steadier on a busy machine",
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_setting_arguments(parser)
+    parser.add_argument("--labelled-epochs", type=float, default=40, help="most epochs, labelled only")
+    parser.add_argument(
+        "--rows", default="all", help="'all', or row names separated by ';', trained in that order"
+    )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing: write --out/fewlabel.md and .png again from --out/fewlabel.json",
+    )
+    args = parser.parse_args()
+    if args.report_only:
+        path = Path(args.out) / "fewlabel.json"
+        saved = read_json(path, "few-label results")
+        sections = {
+            k: skd.Comparison.from_dict(s, f"{path} section {k!r}") for k, s in saved["sections"].items()
+        }
+        write_results(
+            Path(args.out), saved["meta"], sections, {k: s["setting"] for k, s in saved["sections"].items()}
+        )
+        print(f"wrote {args.out}/fewlabel.md and .png from {path}")
+        return
+    seeds = [int(s) for s in args.seeds.split(",")]
+    meta = provenance()
+    start = time.time()
+    st = prepare(args)
+    labelled, transfer_texts, tfidf, teacher, tokenizer = (
+        st.labelled,
+        st.transfer_texts,
+        st.tfidf,
+        st.teacher,
+        st.tokenizer,
+    )
+    info, teacher_test, pseudo, pseudo_acc, report, student = (
+        st.info,
+        st.teacher_test,
+        st.pseudo,
+        st.pseudo_acc,
+        st.report,
+        st.student,
+    )
     variants = transfer_variants(teacher.config.num_hidden_layers, report.intensity)
     if args.rows != "all":
         wanted = [r.strip() for r in args.rows.split(";")]
@@ -271,7 +331,7 @@ def main() -> None:
                 "intents": labelled.num_labels,
                 "data_seed": args.data_seed,
             },
-            "student_init": list(init),
+            "student_init": list(st.init),
             "train": {
                 "lr": args.lr,
                 "batch_size": train.batch_size,

@@ -20,6 +20,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from scipy.stats import rankdata
 from tqdm.auto import tqdm
 
 from .baselines import tfidf_baseline
@@ -210,6 +211,53 @@ class Comparison:
             return diff / spread
         return 0.0 if diff == 0 else math.copysign(math.inf, diff)
 
+    def _correct(self, names: Sequence[str]) -> tuple[list[int], np.ndarray]:
+        """The seeds every row in ``names`` ran with per-example test results, and those results
+        as a (rows, seeds, test examples) array of 0/1."""
+        runs = {
+            name: {r.seed: r.test_correct for r in self.runs if r.name == name and r.test_correct}
+            for name in names
+        }
+        for name in names:
+            if name not in self.variants and not any(r.name == name for r in self.runs):
+                raise KeyError(
+                    f"no variant {name!r}; have {', '.join(dict.fromkeys(r.name for r in self.runs))}"
+                )
+        seeds = sorted(set.intersection(*(set(runs[name]) for name in names)))
+        if not seeds:
+            raise ValueError(
+                f"{', '.join(map(repr, names))} share no seed with per-example test results (test_correct): "
+                "cannot pair them"
+            )
+        lengths = {len(runs[name][s]) for name in names for s in seeds}
+        if len(lengths) > 1:
+            raise ValueError(f"{', '.join(map(repr, names))} were tested on different numbers of examples")
+        flags = np.array(
+            [[[c == "1" for c in runs[name][s]] for s in seeds] for name in names], dtype=np.float64
+        )
+        return seeds, flags
+
+    def rank_correlation(self, values: dict[str, float], n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
+        """Spearman's rank correlation between the rows' test accuracy and a value per row, with a 95% interval.
+
+        ``values``: row name -> a number (for example the mean spectral intensity of the
+        teacher blocks a row aligns). Accuracy is the mean over the seeds all rows share;
+        the interval resamples those seeds and the test examples together (``n_boot`` draws,
+        as in ``paired_difference``), so it shows how much of the correlation the finite
+        seeds and test set can explain. Returns {"rho", "low", "high", "seeds", "rows"}.
+        """
+        if len(values) < 3:
+            raise ValueError(f"a rank correlation needs at least 3 rows, got {len(values)}")
+        names = list(values)
+        seeds, flags = self._correct(names)  # (R, S, N)
+        _, n_seeds, n_examples = flags.shape
+        c_s, c_x = _bootstrap_counts(n_seeds, n_examples, n_boot, seed)
+        draws = np.einsum("bs,rsn,bn->br", c_s, flags, c_x) / (n_seeds * n_examples)  # (B, R)
+        x = np.array([values[name] for name in names])
+        rho = _spearman(flags.mean(axis=(1, 2))[None], x)[0]
+        low, high = np.nanpercentile(_spearman(draws, x), [2.5, 97.5])
+        return {"rho": float(rho), "low": float(low), "high": float(high), "seeds": seeds, "rows": len(names)}
+
     def paired_difference(self, a: str, b: str, n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
         """Row a minus row b in test accuracy, paired by seed and test example, with a 95% interval.
 
@@ -222,32 +270,10 @@ class Comparison:
         2.8 x the bootstrap standard error. Returns {"diff", "low", "high", "se",
         "detectable", "seeds"} (fractions, not points).
         """
-        runs = {
-            name: {r.seed: r.test_correct for r in self.runs if r.name == name and r.test_correct}
-            for name in (a, b)
-        }
-        for name in (a, b):
-            if name not in self.variants and not any(r.name == name for r in self.runs):
-                raise KeyError(
-                    f"no variant {name!r}; have {', '.join(dict.fromkeys(r.name for r in self.runs))}"
-                )
-        seeds = sorted(set(runs[a]) & set(runs[b]))
-        if not seeds:
-            raise ValueError(
-                f"{a!r} and {b!r} share no seed with per-example test results (test_correct): cannot pair them"
-            )
-        flags = {
-            name: np.array([[c == "1" for c in runs[name][s]] for s in seeds], dtype=np.float64)
-            for name in (a, b)
-        }
-        if flags[a].shape != flags[b].shape:
-            raise ValueError(f"{a!r} and {b!r} were tested on different numbers of examples")
-        d = flags[a] - flags[b]  # (S, N)
-        n_seeds, n_examples = d.shape
-        rng = np.random.default_rng(seed)
-        c_s = rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=n_boot)  # (B, S)
-        c_x = rng.multinomial(n_examples, np.full(n_examples, 1 / n_examples), size=n_boot)  # (B, N)
-        draws = np.einsum("bs,sn,bn->b", c_s, d, c_x) / (n_seeds * n_examples)
+        seeds, flags = self._correct((a, b))
+        d = flags[0] - flags[1]  # (S, N)
+        c_s, c_x = _bootstrap_counts(*d.shape, n_boot, seed)
+        draws = np.einsum("bs,sn,bn->b", c_s, d, c_x) / d.size
         se = float(draws.std(ddof=1))
         low, high = np.percentile(draws, [2.5, 97.5])
         return {
@@ -412,6 +438,25 @@ class Comparison:
     def plot(self, ax: Any = None, title: str | None = None):
         """Test accuracy per variant, seeds and references: ``plots.plot_comparison``."""
         return plot_comparison(self, ax, title)
+
+
+def _bootstrap_counts(n_seeds: int, n_examples: int, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Multinomial counts of ``n_boot`` resamplings of the seeds (B, S) and of the test examples (B, N)."""
+    rng = np.random.default_rng(seed)
+    c_s = rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=n_boot)
+    c_x = rng.multinomial(n_examples, np.full(n_examples, 1 / n_examples), size=n_boot)
+    return c_s, c_x
+
+
+def _spearman(scores: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Spearman's rho of each row of ``scores`` (B, R) with ``x`` (R,): the Pearson correlation of
+    their ranks (ties share their mean rank); NaN where a row's scores are all equal."""
+    r_s = rankdata(scores, axis=1)
+    r_x = rankdata(x)
+    r_s = r_s - r_s.mean(axis=1, keepdims=True)
+    r_x = r_x - r_x.mean()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (r_s @ r_x) / np.sqrt((r_s**2).sum(axis=1) * (r_x**2).sum())
 
 
 def load_sections(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Comparison]]:

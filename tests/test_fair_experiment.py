@@ -137,6 +137,25 @@ def test_paired_difference_needs_shared_seeds_with_results():
         c.paired_difference("a", "z")
 
 
+def test_rank_correlation_matches_scipy_and_its_interval_reflects_the_test_set():
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(2)
+    values = {f"m{i}": float(v) for i, v in enumerate(rng.permutation(8))}
+    # accuracy rises with the value (0.5 + 0.03 per rank) on 3 seeds of 2,000 test examples
+    flags = {name: rng.random((3, 2000)) < 0.5 + 0.03 * v for name, v in values.items()}
+    c = comparison_of(flags)
+    r = c.rank_correlation(values)
+    means = [flags[name].mean() for name in values]
+    assert r["rho"] == pytest.approx(spearmanr(means, list(values.values())).statistic, abs=1e-12)
+    assert r["low"] <= r["rho"] <= r["high"] and r["low"] > 0.5 and r["rows"] == 8 and r["seeds"] == [0, 1, 2]
+    # the same rows on 40 test examples: the interval spans far more
+    small = comparison_of({name: f[:, :40] for name, f in flags.items()}).rank_correlation(values)
+    assert small["high"] - small["low"] > 2 * (r["high"] - r["low"])
+    with pytest.raises(ValueError, match="at least 3 rows"):
+        c.rank_correlation({"m0": 1.0, "m1": 2.0})
+
+
 def test_transfer_rows_align_the_hottest_and_coolest_blocks_in_depth_order():
     from spectralkd_lite.transfer import LABELLED, PAPER, transfer_variants
 
