@@ -64,6 +64,31 @@ def test_hub_clinc_oos_reads_the_splits_the_hub_serves(tmp_path, monkeypatch):
     assert "oos" not in data.label_names and data.num_labels == standins.N_INTENTS
 
 
+def test_hub_banking77_holds_out_a_stratified_tenth_of_train_for_validation(tmp_path, monkeypatch):
+    pytest.importorskip("datasets")
+    standins = _tool("colab_standins")
+    standins.write_banking77(tmp_path)
+    monkeypatch.chdir(tmp_path)  # the local folder banking77 is found before the hub
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    data = skd.load_intents("hub:banking77")
+    names = standins.intent_names()[: standins.N_INTENTS]
+    rows = standins.utterances(seed=1)
+
+    def pairs(split):
+        return sorted((t, data.label_names[y]) for t, y in zip(split.texts, split.labels, strict=True))
+
+    served_train = sorted((t, names[i]) for t, i in rows["train"] if i < standins.N_INTENTS)
+    # the hub serves train and test only: validation is a tenth of train, per intent, and the two partition it
+    assert sorted(pairs(data.train) + pairs(data.validation)) == served_train
+    assert pairs(data.test) == sorted((t, names[i]) for t, i in rows["test"] if i < standins.N_INTENTS)
+    per_intent = {n: sum(1 for _, m in pairs(data.validation) if m == n) for n in names}
+    n = standins.PER_SPLIT["train"]  # per intent: a stratified tenth is floor or ceil of n / 10
+    assert set(per_intent.values()) <= {n // 10, -(-n // 10)} and len(data.validation) == -(
+        -len(served_train) // 10
+    )
+    assert sorted(data.label_names) == sorted(names)
+
+
 # 2 ------------------------------------------------------------------------------------------
 
 

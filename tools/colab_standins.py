@@ -82,19 +82,21 @@ def intent_names() -> list[str]:
     return [f"{_WORDS[2][i]}_intent" for i in range(N_INTENTS)] + ["oos"]
 
 
-def write_clinc_oos(workdir: Path) -> Path:
-    """The ``clinc_oos`` data set as the hub serves it, in ``workdir/clinc_oos``; returns that folder."""
+def _write_hub_dataset(
+    snapshot: Path,
+    configs: tuple[str, ...],
+    column: str,
+    names: list[str],
+    rows: dict[str, list[tuple[str, int]]],
+) -> Path:
+    """A data set laid out as the hub serves it, in ``snapshot``: one parquet file per config and
+    split (features ``text`` and ``column``, a ClassLabel of ``names``) and the README's YAML that
+    declares them. ``configs`` = ("default",) writes a data set without named configs."""
     import datasets
 
     datasets.disable_progress_bars()
-    snapshot = Path(workdir) / "clinc_oos"
     snapshot.mkdir(parents=True, exist_ok=True)
-    names = intent_names()
-    features = datasets.Features(
-        {"text": datasets.Value("string"), "intent": datasets.ClassLabel(names=names)}
-    )
-    rows = utterances()
-    configs = ("imbalanced", "plus", "small")
+    features = datasets.Features({"text": datasets.Value("string"), column: datasets.ClassLabel(names=names)})
     yaml = ["---", "dataset_info:"]
     for config in configs:
         yaml += [
@@ -102,7 +104,7 @@ def write_clinc_oos(workdir: Path) -> Path:
             "  features:",
             "  - name: text",
             "    dtype: string",
-            "  - name: intent",
+            f"  - name: {column}",
             "    dtype:",
             "      class_label:",
             "        names:",
@@ -114,12 +116,35 @@ def write_clinc_oos(workdir: Path) -> Path:
         for split, pairs in rows.items():
             path = f"{config}/{split}-00000-of-00001.parquet"
             (snapshot / config).mkdir(exist_ok=True)
-            table = {"text": [t for t, _ in pairs], "intent": [i for _, i in pairs]}
+            table = {"text": [t for t, _ in pairs], column: [i for _, i in pairs]}
             datasets.Dataset.from_dict(table, features=features).to_parquet(str(snapshot / path))
             yaml += [f"  - split: {split}", f"    path: {path}"]
-    yaml += ["---", "", "# clinc_oos (a local stand-in with made-up utterances, for offline rehearsals)", ""]
+    yaml += [
+        "---",
+        "",
+        f"# {snapshot.name} (a local stand-in with made-up utterances, for offline rehearsals)",
+        "",
+    ]
     (snapshot / "README.md").write_text("\n".join(yaml))
     return snapshot
+
+
+def write_clinc_oos(workdir: Path) -> Path:
+    """The ``clinc_oos`` data set as the hub serves it, in ``workdir/clinc_oos``; returns that folder."""
+    return _write_hub_dataset(
+        Path(workdir) / "clinc_oos", ("imbalanced", "plus", "small"), "intent", intent_names(), utterances()
+    )
+
+
+def write_banking77(workdir: Path) -> Path:
+    """``banking77`` as the hub serves it, in ``workdir/banking77``: one config, splits ``train`` and
+    ``test`` only (no validation split), features ``text`` and ``label`` (a ClassLabel, no ``oos``);
+    the stand-in's intents are ``intent_names()`` without ``oos``. Returns that folder."""
+    rows = utterances(seed=1)
+    rows = {s: [(t, i) for t, i in rows[s] if i < N_INTENTS] for s in ("train", "test")}
+    return _write_hub_dataset(
+        Path(workdir) / "banking77", ("default",), "label", intent_names()[:N_INTENTS], rows
+    )
 
 
 def write_models(hf_home: Path) -> dict[str, Path]:
