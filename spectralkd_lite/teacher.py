@@ -508,6 +508,10 @@ def get_teacher(
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
         try:
             train_teacher(plan, None, tmp, seed=seed, progress=progress)
+            if read_metrics(tmp) is None:  # a teacher without its metrics never replaces a cached one
+                raise RuntimeError(
+                    f"training finished but wrote no readable {METRICS_FILE}: nothing was cached"
+                )
             old = None
             if final.exists():
                 old = final.with_name(f".{final.name}.{os.getpid()}.old")
@@ -519,8 +523,6 @@ def get_teacher(
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         info = read_metrics(final)
-        if info is None:  # pragma: no cover - train_teacher always writes it
-            raise RuntimeError(f"training finished but {final / METRICS_FILE} is missing")
     model, tokenizer, _ = load_teacher(final, plan.data, device, measure=False)
     return model, tokenizer, {**info, "path": str(final), "cached": cached}
 

@@ -169,6 +169,19 @@ def test_get_teacher_caches(small_data, tmp_path, monkeypatch):
     assert fresh["cached"] is False and sorted(p.name for p in tmp_path.iterdir()) == [folder.name]
 
 
+def test_a_teacher_without_metrics_is_not_cached_and_the_old_one_stays(small_data, tmp_path, monkeypatch):
+    T.get_teacher("tiny", small_data, cache_dir=tmp_path, **SMALL)
+    folder = tmp_path / "teacher-tiny-builtin-small"
+    before = json.loads((folder / "teacher.json").read_text())
+    monkeypatch.setattr(
+        T, "train_teacher", lambda plan, data, out, **kwargs: (out / "model.bin").write_bytes(b"x")
+    )
+    with pytest.raises(RuntimeError, match="wrote no readable teacher.json: nothing was cached"):
+        T.get_teacher("tiny", small_data, cache_dir=tmp_path, retrain=True, **SMALL)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name]  # no temporary folder left
+    assert json.loads((folder / "teacher.json").read_text()) == before
+
+
 def test_get_teacher_decides_the_profile_once_and_passes_it_down(small_data, tmp_path, monkeypatch):
     decided, seen = [], []
     real_recipe, real_train = T.recipe_for, T.train_teacher
