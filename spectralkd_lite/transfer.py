@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .compare import COMPARISON_CONFIG, PAPER_CONFIG, Comparison, Variant, run_comparison
+from .compare import COMPARISON_CONFIG, PAPER_CONFIG, Comparison, RunOptions, Variant, run_comparison
 from .config import DistillConfig, StudentConfig, TrainConfig
 from .data import IntentData, IntentSplit
 from .distill import make_student
@@ -141,15 +141,13 @@ class FewLabelData:
 
 
 @dataclasses.dataclass(frozen=True)
-class FewLabelOptions:
-    """How ``run_few_label`` carries out its runs: ``labelled_epochs`` (labelled only's
-    ceiling, see there), ``on_run`` (each run), ``on_update`` (the comparison so far, after
-    each run), ``workers`` (runs at once, as in ``run_comparison``)."""
+class FewLabelOptions(RunOptions):
+    """How ``run_few_label`` carries out its runs: ``RunOptions``' ``on_run`` (each run), ``workers``
+    (runs at once) and ``progress``, plus ``labelled_epochs`` (labelled only's ceiling, see there)
+    and ``on_update`` (the comparison so far, after each run)."""
 
     labelled_epochs: float | None = None
-    on_run: Callable[[RunResult], None] | None = None
     on_update: Callable[[Comparison], None] | None = None
-    workers: int = 1
 
 
 def run_few_label(
@@ -222,6 +220,7 @@ def run_few_label(
                 seeds,
                 on_run=one_run,
                 workers=opts.workers,
+                progress=opts.progress,
             )
         comparison.meta.update(row.meta)
     return comparison
