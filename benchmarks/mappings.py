@@ -10,9 +10,15 @@ all-MiniLM-L6-v2's blocks 1 and 2), so the choice of teacher blocks can only act
 through the loss. A 2-block student trains with logit KD + the spectral loss (token
 axis, normalised, beta 2: ``skd.compare.COMPARISON_CONFIG``) on each of the 15 pairs
 of the teacher's 6 blocks (student block 1 to the shallower one), over --seeds; logit
-KD without a feature term is the reference row. Every run has the same schedule
-(--epochs passes over labelled + transfer, the best epoch on the 750 validation
-utterances kept) and the same seeds and data order.
+KD without a feature term is the reference row. Every run has the same schedule and
+the same seeds and data order: --epochs passes over labelled + transfer at a constant
+learning rate (a decaying one would spend half a short schedule at small steps: with
+it, one epoch left the least intense pair at 2.6% in a first try), the best epoch on
+the 750 validation utterances kept. One epoch is the first fifth of fewlabel.py's
+schedule, where its feature rows still differed (validation after epoch 1: 0.80 for
+the uniform and most intense blocks, 0.39-0.52 for the least intense ones, 0.57-0.61
+for logit KD alone); at its 5-epoch end they did not. Teacher intensity rises with
+depth in this teacher, so the rank correlation with depth is reported beside it.
 
 Reported: each mapping's accuracy beside its teacher blocks' mean spectral intensity;
 the spread of the 15 mapping means against the seed spread (a one-way ANOVA over the
@@ -79,6 +85,8 @@ def findings(c: skd.Comparison, values: dict[str, float]) -> tuple[list[str], di
     anova = f_oneway(*per_seed.values())
     rank = c.rank_correlation(done_values)
     rank["p"] = float(spearmanr(list(means.values()), list(done_values.values())).pvalue)
+    depth = {n: sum(map(int, n.rsplit("blocks ", 1)[1].split(", "))) / 2 for n in done}
+    by_depth = c.rank_correlation(depth)
     hot, cold = max(done_values, key=done_values.get), min(done_values, key=done_values.get)
     best, worst = max(means, key=means.get), min(means, key=means.get)
     hot_cold = c.paired_difference(hot, cold)
@@ -90,10 +98,13 @@ def findings(c: skd.Comparison, values: dict[str, float]) -> tuple[list[str], di
         "anova_f": float(anova.statistic),
         "anova_p": float(anova.pvalue),
         "spearman": rank,
+        "spearman_depth": by_depth,
+        "intensity_depth": float(spearmanr(list(done_values.values()), list(depth.values())).statistic),
         "most_minus_least_intense": hot_cold,
         "best": best,
         "worst": worst,
     }
+    numbers_depth = numbers["intensity_depth"]
     lines = [
         f"- Spread across the {len(done)} mappings: the mapping means range from {100 * means[worst]:.2f}% "
         f"({worst}) to {100 * means[best]:.2f}% ({best}); their standard deviation is {100 * spread_means:.2f} "
@@ -104,7 +115,11 @@ def findings(c: skd.Comparison, values: dict[str, float]) -> tuple[list[str], di
         f"- Rank correlation (Spearman) between a mapping's accuracy and its blocks' mean spectral intensity: "
         f"{rank['rho']:+.2f}, 95% interval [{rank['low']:+.2f}, {rank['high']:+.2f}] (bootstrap over seeds and "
         f"test utterances; {'positive' if rank['low'] > 0 else 'negative' if rank['high'] < 0 else 'the interval spans 0'}); "
-        f"against no relation at all across the {len(done)} mapping means, p = {rank['p']:.2f}.",
+        f"against no relation at all across the {len(done)} mapping means, p = {rank['p']:.2f}. With the pair's "
+        f"mean depth instead: {by_depth['rho']:+.2f} [{by_depth['low']:+.2f}, {by_depth['high']:+.2f}]; in this "
+        f"teacher a pair's intensity and depth have a rank correlation of "
+        f"{numbers_depth:+.2f}, so the two readings "
+        f"{'cannot be told apart' if abs(numbers_depth) > 0.7 else 'can partly be told apart'}.",
         f"- The most intense pair ({hot}) minus the least intense ({cold}): {100 * hot_cold['diff']:+.2f} points, "
         f"95% interval [{100 * hot_cold['low']:+.2f}, {100 * hot_cold['high']:+.2f}] (smallest detectable "
         f"difference {100 * hot_cold['detectable']:.2f} points over {len(hot_cold['seeds'])} paired seeds).",
@@ -172,7 +187,7 @@ def write_results(out: Path, meta: dict, c: skd.Comparison, values: dict[str, fl
     t = meta["train"]
     md.append(
         f"Students: 2 blocks cut from the pretrained all-MiniLM-L6-v2 (blocks {meta['student_init']}), the same "
-        f"start for every row; lr {t['lr']:g}, batch {t['batch_size']}, {t['epochs']:g} epoch(s) over labelled + "
+        f"start for every row; lr {t['lr']:g} ({t['schedule']}), batch {t['batch_size']}, {t['epochs']:g} epoch(s) over labelled + "
         f"transfer, the best epoch on validation kept; logit KD (alpha {COMPARISON_CONFIG.alpha}, T "
         f"{COMPARISON_CONFIG.temperature:g}) + spectral (token axis, beta {COMPARISON_CONFIG.beta:g}, normalised) "
         "on the pair, student block 1 to the shallower teacher block."
