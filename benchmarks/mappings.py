@@ -10,15 +10,15 @@ all-MiniLM-L6-v2's blocks 1 and 2), so the choice of teacher blocks can only act
 through the loss. A 2-block student trains with logit KD + the spectral loss (token
 axis, normalised, beta 2: ``skd.compare.COMPARISON_CONFIG``) on each of the 15 pairs
 of the teacher's 6 blocks (student block 1 to the shallower one), over --seeds; logit
-KD without a feature term is the reference row. Every run has the same schedule and
-the same seeds and data order: --epochs passes over labelled + transfer at a constant
-learning rate (a decaying one would spend half a short schedule at small steps: with
-it, one epoch left the least intense pair at 2.6% in a first try), the best epoch on
-the 750 validation utterances kept. One epoch is the first fifth of fewlabel.py's
-schedule, where its feature rows still differed (validation after epoch 1: 0.80 for
-the uniform and most intense blocks, 0.39-0.52 for the least intense ones, 0.57-0.61
-for logit KD alone); at its 5-epoch end they did not. Teacher intensity rises with
-depth in this teacher, so the rank correlation with depth is reported beside it.
+KD without a feature term is the reference row. Every run has fewlabel.py's schedule
+(up to --epochs passes over labelled + transfer, early stopping on the 750 validation
+utterances) and the same seeds and data order, so the runs of fewlabel.py's rows that
+are one of these (logit KD; the spectral term on the uniform, most and least intense
+blocks: each a pair here) are taken from --out/fewlabel.json, not trained again, when
+that file holds the same teacher and schedule; the results say which. (One epoch is too
+short: the rows differ most there and are unstable, logit KD alone 17.7% and 39.8% on
+two seeds, the least intense pair 2.6%.) This teacher's intensity rises with depth, so
+the rank correlation with depth is reported beside the one with intensity.
 
 Reported: each mapping's accuracy beside its teacher blocks' mean spectral intensity;
 the spread of the 15 mapping means against the seed spread (a one-way ANOVA over the
@@ -60,7 +60,11 @@ def pair_name(a: int, b: int) -> str:
 def mapping_rows(n_teacher: int, intensity: list[float]) -> tuple[list[skd.Variant], dict[str, float]]:
     """Logit KD, then logit KD + spectral on every pair of teacher blocks; and each pair row's
     mean intensity over its two blocks."""
-    rows = [skd.Variant(KD, skd.DistillConfig(alpha=COMPARISON_CONFIG.alpha))]
+    rows = [
+        skd.Variant(
+            KD, skd.DistillConfig(alpha=COMPARISON_CONFIG.alpha, temperature=COMPARISON_CONFIG.temperature)
+        )
+    ]
     values = {}
     for a, b in itertools.combinations(range(1, n_teacher + 1), 2):
         mapping = skd.resolve(f"1:{a}, 2:{b}", n_teacher, 2)
@@ -187,11 +191,15 @@ def write_results(out: Path, meta: dict, c: skd.Comparison, values: dict[str, fl
     t = meta["train"]
     md.append(
         f"Students: 2 blocks cut from the pretrained all-MiniLM-L6-v2 (blocks {meta['student_init']}), the same "
-        f"start for every row; lr {t['lr']:g} ({t['schedule']}), batch {t['batch_size']}, {t['epochs']:g} epoch(s) over labelled + "
-        f"transfer, the best epoch on validation kept; logit KD (alpha {COMPARISON_CONFIG.alpha}, T "
+        f"start for every row; lr {t['lr']:g}, batch {t['batch_size']}, at most {t['epochs']:g} epochs over labelled "
+        f"+ transfer with early stopping (patience {t['patience']}) on validation; logit KD (alpha {COMPARISON_CONFIG.alpha}, T "
         f"{COMPARISON_CONFIG.temperature:g}) + spectral (token axis, beta {COMPARISON_CONFIG.beta:g}, normalised) "
         "on the pair, student block 1 to the shallower teacher block."
     )
+    for row, source in setting.get("reused", {}).items():
+        md.append(
+            f"- {row}: runs taken from {source} (the same teacher, start, data and schedule), not trained again."
+        )
     md += ["", c.to_markdown(), ""]
     rows = sorted(values, key=values.get)
     md += ["| teacher blocks | mean intensity | test accuracy (mean ± std) |", "|---|---:|---:|"]
@@ -212,10 +220,44 @@ def write_results(out: Path, meta: dict, c: skd.Comparison, values: dict[str, fl
     plot(c, values, setting, out / "mappings.png", 1 / d["intents"])
 
 
+def reuse_fewlabel(
+    path: Path, rows: list[skd.Variant], seeds: list[int], meta: dict, teacher_test: float, teacher_seed: int
+) -> skd.Comparison:
+    """The runs of fewlabel.py (``path``) that are rows of this sweep: the same teacher, data,
+    start and schedule, a row with the same objective (compared as ``DistillConfig.to_dict``), a
+    seed in ``seeds``; renamed to this sweep's row names. ``meta["reused"]`` says where each came from."""
+    found = skd.Comparison()
+    if not path.exists():
+        return found
+    saved = read_json(path, "few-label results")
+    section = saved["sections"].get(f"teacher seed {teacher_seed}")
+    few_train = {k: saved["meta"]["train"].get(k) for k in ("lr", "batch_size", "patience", "epochs")}
+    same = (
+        section is not None
+        and section["setting"]["teacher_test"] == teacher_test
+        and few_train == {k: meta["train"][k] for k in few_train}
+        and saved["meta"]["student_init"] == meta["student_init"]
+        and {k: saved["meta"]["data"].get(k) for k in meta["data"]} == meta["data"]
+    )
+    if not same:
+        return found
+    c = skd.Comparison.from_dict(section, f"{path} section teacher seed {teacher_seed}")
+    for v in rows:
+        for name, few in c.variants.items():
+            if few.config.to_dict() == v.config.to_dict():
+                for r in c.runs:
+                    if r.name == name and r.seed in seeds:
+                        found.add(v, dataclasses.replace(r, name=v.name))
+                found.meta.setdefault("reused", {})[v.name] = (
+                    f"fewlabel.json, teacher seed {teacher_seed}, row {name!r}"
+                )
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_setting_arguments(parser)
-    parser.set_defaults(seeds="0,1,2", epochs=1)
+    parser.set_defaults(seeds="0,1,2")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     meta = provenance()
@@ -261,6 +303,11 @@ def main() -> None:
             and earlier["meta"]["train"] == meta["train"]
         ):
             kept = skd.Comparison.from_dict(earlier["comparison"], f"{path} comparison")
+    reused = reuse_fewlabel(out / "fewlabel.json", rows, seeds, meta, st.teacher_test, args.teacher_seed)
+    for v in rows:
+        for r in reused.runs:
+            if r.name == v.name and (r.name, r.seed) not in {(k.name, k.seed) for k in kept.runs}:
+                kept.add(v, r)
     done = {(r.name, r.seed) for r in kept.runs}
     todo = [v for v in rows if any((v.name, s) not in done for s in seeds)]
     order = [v.name for v in rows]
@@ -278,6 +325,7 @@ def main() -> None:
             "intensity": st.report.intensity,
             "pseudo_label_accuracy": st.pseudo_acc,
             "wall_seconds": round(time.time() - start, 1),
+            "reused": reused.meta.get("reused", {}),
         }
         write_results(out, meta, c, values, setting)
 
