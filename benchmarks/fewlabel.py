@@ -176,6 +176,8 @@ class Setting:
     report: skd.SpectralReport  # the teacher's spectral report (validation split)
     init: tuple[int, ...]  # the pretrained blocks every student starts from
     student: skd.StudentConfig
+    train: skd.TrainConfig  # the transfer rows' schedule: at most --epochs, early stopping
+    meta: dict  # the setting as the results files record it: data, student_init, train
 
 
 def prepare(args: argparse.Namespace) -> Setting:
@@ -218,6 +220,32 @@ def prepare(args: argparse.Namespace) -> Setting:
     donor, _ = load_laptop_teacher(labelled.label_names, seed=0)
     init_dir = Path(args.cache) / f"fewlabel-student-{'-'.join(map(str, init))}"
     student = pretrained_student(donor, tokenizer, init, init_dir)
+    train = skd.TrainConfig(
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        early_stopping=args.patience,
+        cache_teacher=True,
+    )
+    meta = {
+        "data": {
+            "labelled": len(labelled.train),
+            "per_intent": args.per_intent,
+            "transfer": len(transfer_texts),
+            "validation": len(labelled.validation),
+            "validation_per_intent": args.validation_per_intent,
+            "test": len(labelled.test),
+            "intents": labelled.num_labels,
+            "data_seed": args.data_seed,
+        },
+        "student_init": list(init),
+        "train": {
+            "lr": args.lr,
+            "batch_size": args.batch_size,
+            "patience": args.patience,
+            "epochs": args.epochs,
+        },
+    }
     return Setting(
         labelled,
         transfer_texts,
@@ -231,6 +259,8 @@ def prepare(args: argparse.Namespace) -> Setting:
         report,
         init,
         student,
+        train,
+        meta,
     )
 
 
@@ -288,21 +318,8 @@ def main() -> None:
     meta = provenance()
     start = time.time()
     st = prepare(args)
-    labelled, transfer_texts, tfidf, teacher, tokenizer = (
-        st.labelled,
-        st.transfer_texts,
-        st.tfidf,
-        st.teacher,
-        st.tokenizer,
-    )
-    info, teacher_test, pseudo, pseudo_acc, report, student = (
-        st.info,
-        st.teacher_test,
-        st.pseudo,
-        st.pseudo_acc,
-        st.report,
-        st.student,
-    )
+    labelled, tfidf, teacher, tokenizer, info = st.labelled, st.tfidf, st.teacher, st.tokenizer, st.info
+    teacher_test, pseudo, pseudo_acc, report = st.teacher_test, st.pseudo, st.pseudo_acc, st.report
     variants = transfer_variants(teacher.config.num_hidden_layers, report.intensity)
     if args.rows != "all":
         wanted = [r.strip() for r in args.rows.split(";")]
@@ -311,37 +328,11 @@ def main() -> None:
             parser.error(f"unknown rows {sorted(unknown)}; allowed: {', '.join(v.name for v in variants)}")
         by_name = {v.name: v for v in variants}
         variants = [by_name[name] for name in wanted]  # in the order given
-    train = skd.TrainConfig(
-        epochs=args.epochs,
-        lr=args.lr,
-        batch_size=args.batch_size,
-        early_stopping=args.patience,
-        cache_teacher=True,
-    )
+    train = st.train
     key = f"teacher seed {args.teacher_seed}"
-    meta.update(
-        {
-            "data": {
-                "labelled": len(labelled.train),
-                "per_intent": args.per_intent,
-                "transfer": len(transfer_texts),
-                "validation": len(labelled.validation),
-                "validation_per_intent": args.validation_per_intent,
-                "test": len(labelled.test),
-                "intents": labelled.num_labels,
-                "data_seed": args.data_seed,
-            },
-            "student_init": list(st.init),
-            "train": {
-                "lr": args.lr,
-                "batch_size": train.batch_size,
-                "patience": args.patience,
-                "epochs": args.epochs,
-                "labelled_epochs": args.labelled_epochs,
-            },
-            "tfidf": tfidf,
-        }
-    )
+    meta.update(st.meta)
+    meta["train"] = {**st.meta["train"], "labelled_epochs": args.labelled_epochs}
+    meta["tfidf"] = tfidf
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     sections, extra = {}, {}
@@ -413,7 +404,7 @@ def main() -> None:
         tokenizer,
         FewLabelData(labelled, pseudo),
         variants,
-        student,
+        st.student,
         train,
         seeds,
         labelled_epochs=args.labelled_epochs,

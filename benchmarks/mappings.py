@@ -264,34 +264,9 @@ def main() -> None:
     start = time.time()
     st = prepare(args)
     rows, values = mapping_rows(st.teacher.config.num_hidden_layers, st.report.intensity)
-    train = skd.TrainConfig(
-        epochs=args.epochs,
-        lr=args.lr,
-        batch_size=args.batch_size,
-        early_stopping=args.patience,
-        cache_teacher=True,
-    )
-    meta.update(
-        {
-            "data": {
-                "labelled": len(st.labelled.train),
-                "per_intent": args.per_intent,
-                "transfer": len(st.transfer_texts),
-                "validation": len(st.labelled.validation),
-                "test": len(st.labelled.test),
-                "intents": st.labelled.num_labels,
-                "data_seed": args.data_seed,
-            },
-            "teacher_seed": args.teacher_seed,
-            "student_init": list(st.init),
-            "train": {
-                "lr": args.lr,
-                "batch_size": args.batch_size,
-                "patience": args.patience,
-                "epochs": args.epochs,
-            },
-        }
-    )
+    train = st.train
+    meta.update(st.meta)
+    meta["teacher_seed"] = args.teacher_seed
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "mappings.json"
