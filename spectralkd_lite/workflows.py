@@ -284,8 +284,9 @@ def demo(
     say(
         f"\nin one line: with {per_intent} labels per intent and {len(transfer)} unlabelled utterances, against "
         f"the student trained on the labels alone, logit KD on the transfer set moved the student "
-        f"{moved(KD, LABELLED)}, logit KD + the spectral term on the uniform blocks {moved(uniform, LABELLED)}; "
-        f"the most intense teacher blocks instead of the uniform ones moved it {moved(most, uniform)}."
+        f"{moved(KD, LABELLED)}, logit KD + the spectral term on the uniform blocks {moved(uniform, LABELLED)} (the "
+        f"spectral term over logit KD alone: {moved(uniform, KD)}); the most intense teacher blocks instead of the "
+        f"uniform ones moved it {moved(most, uniform)}."
     )
     say(f"\nwrote {', '.join(str(p) for p in paths.values())}, {out / 'mapping.json'}")
     return {"report": report, "teacher": info, "mappings": mappings, "paths": paths, "comparison": comparison}

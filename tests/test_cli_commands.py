@@ -215,7 +215,8 @@ def test_demo_exits_0_and_writes_report_mapping_and_comparison(tmp_path):
     assert re.search(
         r"in one line: with 5 labels per intent and 840 unlabelled utterances, .* logit KD on the transfer set moved "
         r"the student [+-]\d+\.\d\d points \(95% interval .*\), logit KD \+ the spectral term on the uniform blocks "
-        r"[+-]\d+\.\d\d points .*; the most intense teacher blocks instead of the uniform ones moved it [+-]",
+        r"[+-]\d+\.\d\d points .* \(the spectral term over logit KD alone: [+-]\d+\.\d\d points .*\); the most "
+        r"intense teacher blocks instead of the uniform ones moved it [+-]",
         printed,
     )
     SpectralReport.load(out / "report.json")
