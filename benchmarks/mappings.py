@@ -91,6 +91,7 @@ def findings(c: skd.Comparison, values: dict[str, float]) -> tuple[list[str], di
     rank["p"] = float(spearmanr(list(means.values()), list(done_values.values())).pvalue)
     depth = {n: sum(map(int, n.rsplit("blocks ", 1)[1].split(", "))) / 2 for n in done}
     by_depth = c.rank_correlation(depth)
+    together = float(spearmanr(list(done_values.values()), list(depth.values())).statistic)
     hot, cold = max(done_values, key=done_values.get), min(done_values, key=done_values.get)
     best, worst = max(means, key=means.get), min(means, key=means.get)
     hot_cold = c.paired_difference(hot, cold)
@@ -103,12 +104,11 @@ def findings(c: skd.Comparison, values: dict[str, float]) -> tuple[list[str], di
         "anova_p": float(anova.pvalue),
         "spearman": rank,
         "spearman_depth": by_depth,
-        "intensity_depth": float(spearmanr(list(done_values.values()), list(depth.values())).statistic),
+        "intensity_depth": together,
         "most_minus_least_intense": hot_cold,
         "best": best,
         "worst": worst,
     }
-    numbers_depth = numbers["intensity_depth"]
     lines = [
         f"- Spread across the {len(done)} mappings: the mapping means range from {100 * means[worst]:.2f}% "
         f"({worst}) to {100 * means[best]:.2f}% ({best}); their standard deviation is {100 * spread_means:.2f} "
@@ -121,9 +121,8 @@ def findings(c: skd.Comparison, values: dict[str, float]) -> tuple[list[str], di
         f"test utterances; {'positive' if rank['low'] > 0 else 'negative' if rank['high'] < 0 else 'the interval spans 0'}); "
         f"against no relation at all across the {len(done)} mapping means, p = {rank['p']:.2f}. With the pair's "
         f"mean depth instead: {by_depth['rho']:+.2f} [{by_depth['low']:+.2f}, {by_depth['high']:+.2f}]; in this "
-        f"teacher a pair's intensity and depth have a rank correlation of "
-        f"{numbers_depth:+.2f}, so the two readings "
-        f"{'cannot be told apart' if abs(numbers_depth) > 0.7 else 'can partly be told apart'}.",
+        f"teacher a pair's intensity and depth have a rank correlation of {together:+.2f}, so the two readings "
+        f"{'cannot be told apart' if abs(together) > 0.7 else 'can partly be told apart'}.",
         f"- The most intense pair ({hot}) minus the least intense ({cold}): {100 * hot_cold['diff']:+.2f} points, "
         f"95% interval [{100 * hot_cold['low']:+.2f}, {100 * hot_cold['high']:+.2f}] (smallest detectable "
         f"difference {100 * hot_cold['detectable']:.2f} points over {len(hot_cold['seeds'])} paired seeds).",
