@@ -288,9 +288,10 @@ def main() -> None:
 
     def save(new: skd.Comparison) -> None:
         c = skd.Comparison()
+        retrained = {(r.name, r.seed) for r in new.runs}
         for source in (kept, new):
             for r in source.runs:
-                if source is new or (r.name, r.seed) not in {(n.name, n.seed) for n in new.runs}:
+                if source is new or (r.name, r.seed) not in retrained:
                     c.add(source.variants[r.name], r)
         c.runs.sort(key=lambda r: (order.index(r.name), r.seed))
         c.references = {"teacher": st.teacher_test, "TF-IDF + linear": st.tfidf}

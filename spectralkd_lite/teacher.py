@@ -508,7 +508,8 @@ def get_teacher(
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
         try:
             train_teacher(plan, None, tmp, seed=seed, progress=progress)
-            if read_metrics(tmp) is None:  # a teacher without its metrics never replaces a cached one
+            info = read_metrics(tmp)
+            if info is None:  # a teacher without its metrics never replaces a cached one
                 raise RuntimeError(
                     f"training finished but wrote no readable {METRICS_FILE}: nothing was cached"
                 )
@@ -522,7 +523,6 @@ def get_teacher(
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        info = read_metrics(final)
     model, tokenizer, _ = load_teacher(final, plan.data, device, measure=False)
     return model, tokenizer, {**info, "path": str(final), "cached": cached}
 

@@ -159,8 +159,8 @@ def cut_student(n_teacher: int, n_student_blocks: int) -> StudentConfig:
 # The demo's few-label setting by profile: (labelled, validation) utterances per intent, and how its
 # students train: to convergence (early stopping on the few validation utterances), at most ``epochs``
 # passes over labelled + transfer utterances (the labelled-only row: as many optimiser steps at most).
-# laptop: lr 1e-3, chosen from demo runs at 1e-3 and 2e-3 (docs/benchmarks.md): labelled only does better at 1e-3
-# and the feature rows as well, in the about 90 steps the budget gives every row.
+# laptop: lr 1e-3, chosen from demo runs at 1e-3 and 2e-3 (docs/benchmarks.md): the labelled-only baseline does
+# better at 1e-3 in the about 90 steps the budget gives every row (the most-intense row does worse there).
 FEW_LABELS = {"tiny": (5, 5), "laptop": (5, 5), "full": (10, 5)}
 FEW_LABEL_TRAIN = {
     "tiny": TrainConfig(epochs=10, lr=3e-3, batch_size=64, early_stopping=2, cache_teacher=True),
