@@ -96,6 +96,19 @@ def plot_sections(sections: dict[str, skd.Comparison], path: Path, chance: float
     plt.close(fig)
 
 
+def teacher_check(c: skd.Comparison, plain: str, teacher_test: float) -> list[str]:
+    """The line that says whether the teacher beats the student trained without it (row ``plain``):
+    a comparison where it does not is no KD comparison."""
+    if plain not in {r.name for r in c.runs}:
+        return []
+    best = c.row(plain)["mean"]
+    beats = teacher_test > best
+    return [
+        f"The teacher {'beats' if beats else 'does NOT beat'} the best student trained without it "
+        f"({100 * best:.2f}%), so this section {'is' if beats else 'is not'} a KD comparison."
+    ]
+
+
 def epoch_lines(c: skd.Comparison) -> list[str]:
     """Per row, how many epochs each seed ran and which was best: whether the runs converged."""
     lines = []
@@ -136,13 +149,7 @@ def write_results(out: Path, meta: dict, sections: dict[str, skd.Comparison], ex
             f"{100 * info['pseudo_label_accuracy']:.2f}% of the transfer set; spectral intensity by block "
             f"{[round(x, 4) for x in info['intensity']]}."
         )
-        best_plain = c.row(LABELLED)["mean"] if LABELLED in {r.name for r in c.runs} else None
-        if best_plain is not None:
-            beats = info["teacher_test"] > best_plain
-            md.append(
-                f"The teacher {'beats' if beats else 'does NOT beat'} the best student trained without it "
-                f"({100 * best_plain:.2f}%), so this section {'is' if beats else 'is not'} a KD comparison."
-            )
+        md += teacher_check(c, LABELLED, info["teacher_test"])
         md += ["", c.to_markdown(), ""]
         md += paired_lines(c)
         md += epoch_lines(c)

@@ -616,6 +616,7 @@ def run_comparison(
         init_from=list(student.init_from or []),
         freeze_embeddings=student.freeze_embeddings,
         pretrained_student=student.pretrained,
+        pooling=student.pooling,
         seeds=list(seeds),
         epochs=train.epochs,
         lr=train.lr,

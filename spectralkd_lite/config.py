@@ -21,6 +21,7 @@ from typing import Any
 from .losses import FEATURE_KINDS, FEATURE_LOSSES, MIN_TEMPERATURE
 from .mapping import LayerMapping
 from .modelfiles import pretrained_model_config
+from .pooling import POOLINGS
 
 __all__ = [
     "CHANNEL_ALIGNMENTS",
@@ -196,7 +197,10 @@ class StudentConfig:
     n_student_blocks: its depth; width / heads: its hidden size and attention heads
     (default: the teacher's); init_from: teacher blocks 1..N to copy, one per
     student block (DistilBERT style; needs the teacher's width); freeze_embeddings:
-    keep the copied (or pretrained) embeddings fixed (needs init_from or pretrained).
+    keep the copied (or pretrained) embeddings fixed (needs init_from or pretrained);
+    pooling: what the head classifies, ``"first"`` (the model's own head: the first
+    token's state) or ``"mean"`` (the mean of the real tokens' states,
+    ``pooling.use_mean_pooling``: what lets cross-entropy train a random encoder).
 
     pretrained: a hub name (``roberta-base``, ``distilroberta-base``) or a folder
     written by ``save_pretrained``; the student is then that model, loaded with
@@ -212,9 +216,12 @@ class StudentConfig:
     init_from: tuple[int, ...] | None = None
     freeze_embeddings: bool = False
     pretrained: str | None = None
+    pooling: str = "first"
 
     def __post_init__(self) -> None:
         _check_int("n_student_blocks", self.n_student_blocks, 1)
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
         if self.width is not None:
             _check_int("width", self.width, 1)
         if self.heads is not None:

@@ -31,6 +31,7 @@ from .losses import ChannelProjection
 from .mapping import LayerMapping
 from .memory import CACHE_BUDGET_BYTES
 from .modelfiles import TOKENIZER_FILES, first_line, local_model_dir, quiet_transformers
+from .pooling import use_mean_pooling
 from .text import save_trained, text_batches, train_and_score, trainer_inputs
 from .training import LinkedFeatures, LinkedTeacher, RunResult, TeacherCache, step_losses, validation_curve
 
@@ -349,6 +350,8 @@ def load_pretrained_student(
         check_student_tokenizer(model, tokenizer, source, teacher)
     if student.freeze_embeddings:
         model.base_model.embeddings.requires_grad_(False)
+    if student.pooling == "mean":
+        use_mean_pooling(model)
     return model.to(model_device(teacher))  # the device rule: a student lives where its teacher does
 
 
@@ -411,6 +414,8 @@ def make_student(
             s_base.pooler.load_state_dict(pooler.state_dict())
         if student.freeze_embeddings:
             s_base.embeddings.requires_grad_(False)
+    if student.pooling == "mean":
+        use_mean_pooling(model)
     return model.to(model_device(teacher))  # the device rule: a student lives where its teacher does
 
 

@@ -31,6 +31,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from .config import TrainConfig
 from .data import IntentData, IntentSplit
 from .modelfiles import check_model_files, check_tokenizer_files
+from .pooling import apply_pooling
 from .training import (
     KeepBestEpoch,
     StopOnNonFiniteLoss,
@@ -336,7 +337,7 @@ def load_classifier(name_or_path: str | os.PathLike, **kwargs: Any):
         check_model_files(path)
         check_tokenizer_files(path)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
+    model = apply_pooling(AutoModelForSequenceClassification.from_pretrained(path, **kwargs))
     return model, tokenizer
 
 
