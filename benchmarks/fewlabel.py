@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,9 @@ def print_run(run: skd.RunResult) -> None:
 def plot_sections(sections: dict[str, skd.Comparison], path: Path, chance: float) -> None:
     """One row of panels per teacher: every row on a full 0-100 scale with chance and the teacher,
     and a zoom (marked as such) where the differences are visible."""
-    fig, axes = plt.subplots(len(sections), 2, figsize=(13, 3.4 * len(sections)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(sections), 2, figsize=(16, 3.6 * len(sections)), squeeze=False, layout="constrained"
+    )
     for (key, c), (full, zoom) in zip(sections.items(), axes, strict=True):
         rows = c.summary()
         names = [r["variant"] for r in rows]
@@ -89,9 +92,9 @@ def plot_sections(sections: dict[str, skd.Comparison], path: Path, chance: float
         full.set_xlabel("test accuracy (%), mean ± std over seeds")
         full.set_title(f"{key}: full scale")
         full.legend(loc="lower left", fontsize="small")
-        c.plot(ax=zoom, title=f"{key}: zoom (axis does not start at 0)")
+        c.plot(ax=zoom, title=f"{key}: zoom (not from 0)")
+        zoom.set_xlabel("\n".join(textwrap.fill(line, 60) for line in zoom.get_xlabel().split("\n")))
         zoom.set_facecolor("#f4f4f4")
-    fig.tight_layout()
     save_figure_atomic(fig, path, dpi=110)
     plt.close(fig)
 
