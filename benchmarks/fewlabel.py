@@ -141,8 +141,6 @@ def write_results(out: Path, meta: dict, sections: dict[str, skd.Comparison], ex
         f"Feature rows: alpha {COMPARISON_CONFIG.alpha}, beta {COMPARISON_CONFIG.beta:g} on normalised terms."
     )
     md.append(f"TF-IDF + linear on the labelled utterances: {100 * meta['tfidf']:.2f}%.")
-    if meta.get("rows_not_run"):
-        md.append(f"Rows of the design not run yet: {', '.join(meta['rows_not_run'])}.")
     for key, c in sections.items():
         info = extra[key]
         md += ["", f"## {key}", ""]
@@ -153,6 +151,10 @@ def write_results(out: Path, meta: dict, sections: dict[str, skd.Comparison], ex
             f"{[round(x, 4) for x in info['intensity']]}."
         )
         md += teacher_check(c, LABELLED, info["teacher_test"])
+        design = [v.name for v in transfer_variants(len(info["intensity"]), info["intensity"])]
+        missing = [name for name in design if name not in c.variants]
+        if missing:
+            md.append(f"Rows of the design not run with this teacher: {'; '.join(missing)}.")
         md += ["", c.to_markdown(), ""]
         md += paired_lines(c)
         md += epoch_lines(c)
@@ -383,7 +385,6 @@ def main() -> None:
         c.meta.update(new.meta)
         c.meta["epochs_by_row"] = {**kept_epochs, **new.meta.get("epochs_by_row", {})}
         c.meta.update({"test_examples": len(labelled.test), "seeds": sorted({r.seed for r in c.runs})})
-        meta["rows_not_run"] = [name for name in order if name not in c.variants]
         for name in new.variants:  # a row another command trained seeds of: both commands, with their seeds
             earlier = sorted(r.seed for r in kept.runs if r.name == name)
             now = sorted(r.seed for r in new.runs if r.name == name)
