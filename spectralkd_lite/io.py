@@ -135,7 +135,7 @@ def folder_lock(folder: str | os.PathLike) -> Iterator[Path]:
     path = Path(folder) / LOCK_NAME
     try:
         import fcntl
-    except ImportError:  # pragma: no cover - Windows
+    except ImportError:  # Windows
         yield path
         return
     while True:

@@ -12,6 +12,7 @@ import json
 import os
 import shlex
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -724,6 +725,17 @@ def test_a_crashed_run_leaves_no_stuck_lock(tmp_path):
         with pytest.raises(FileExistsError, match=f"another run \\(process {os.getpid()}\\)"):
             with folder_lock(tmp_path):
                 pass
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_without_fcntl_nothing_is_locked(tmp_path, monkeypatch):
+    """Where fcntl is missing (Windows; here a stand-in that makes its import fail) the lock is a no-op:
+    no lock file is written and a second holder is not refused."""
+    monkeypatch.setitem(sys.modules, "fcntl", None)  # `import fcntl` now raises ImportError
+    with folder_lock(tmp_path) as lock:
+        assert lock == tmp_path / LOCK_NAME and not lock.exists()
+        with folder_lock(tmp_path):
+            pass
     assert list(tmp_path.iterdir()) == []
 
 
