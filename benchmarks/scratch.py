@@ -42,6 +42,7 @@ import os
 import time
 from pathlib import Path
 
+import torch
 from _results import provenance, provenance_line
 from fewlabel import epoch_lines, plot_sections, print_run, teacher_check
 
@@ -154,11 +155,8 @@ def write_results(out: Path, meta: dict, setting: dict, grid: skd.Comparison, fi
         {"meta": meta, "setting": setting, "grid": grid.to_dict(), "final": final.to_dict()},
     )
     write_text_atomic(out / "scratch.md", "\n".join(md) + "\n")
-    shown = {
-        "from scratch: phase 2" if final.runs else "from scratch: phase 1 (seed-0 runs, chosen lr)": final
-    }
     if final.runs:
-        plot_sections(shown, out / "scratch.png", 1 / d["intents"])
+        plot_sections({"from scratch": final}, out / "scratch.png", 1 / d["intents"])
 
 
 def main() -> None:
@@ -185,8 +183,6 @@ def main() -> None:
     if args.grid_seed not in seeds:
         parser.error(f"--grid-seed {args.grid_seed} must be one of --seeds {args.seeds}")
     if args.threads:
-        import torch
-
         torch.set_num_threads(args.threads)
     start = time.time()
     meta = provenance()
@@ -205,7 +201,7 @@ def main() -> None:
     rows = scratch_rows(teacher.config.num_hidden_layers, report.intensity)
     by_name = {v.name: v for v in rows}
     student = skd.StudentConfig(2, width=args.width, pooling="mean")
-    train = skd.TrainConfig(
+    train_config = skd.TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, early_stopping=args.patience, cache_teacher=True
     )
     meta.update(
@@ -252,27 +248,26 @@ def main() -> None:
         final.references = {"teacher": teacher_test, "TF-IDF + linear": tfidf}
         write_results(out, meta, setting, grid, final)
 
-    def train_plan(plan: dict[float, list[skd.Variant]], run_seeds: list[int], into: skd.Comparison) -> None:
-        for lr, variants in plan.items():
-            if not variants:
-                continue
+    def train(variants: list[skd.Variant], lr: float, run_seeds: list[int], into: skd.Comparison) -> None:
+        """Train ``variants`` at ``lr`` over ``run_seeds`` into ``into``, saving after every run."""
+        by_run_name = {v.name: v for v in variants}
 
-            def one(run: skd.RunResult, into: skd.Comparison = into, variants=variants) -> None:
-                into.add(next(v for v in variants if v.name == run.name), run)
-                print_run(run)
-                save()
+        def one(run: skd.RunResult) -> None:
+            into.add(by_run_name[run.name], run)
+            print_run(run)
+            save()
 
-            skd.run_comparison(
-                teacher,
-                tokenizer,
-                clinc,
-                variants,
-                student,
-                dataclasses.replace(train, lr=lr),
-                run_seeds,
-                on_run=one,
-                workers=args.workers,
-            )
+        skd.run_comparison(
+            teacher,
+            tokenizer,
+            clinc,
+            variants,
+            student,
+            dataclasses.replace(train_config, lr=lr),
+            run_seeds,
+            on_run=one,
+            workers=args.workers,
+        )
 
     # phase 1: one run per row and grid point
     have = {r.name for r in grid.runs}
@@ -283,15 +278,17 @@ def main() -> None:
     print(
         f"phase 1: {sum(map(len, todo.values()))} of {len(rows) * len(rates)} grid runs to train", flush=True
     )
-    train_plan(todo, [args.grid_seed], grid)
+    for lr, variants in todo.items():
+        if variants:
+            train(variants, lr, [args.grid_seed], grid)
     chosen = chosen_rates(grid, rows, rates)
     print("chosen learning rates:", chosen, flush=True)
 
     # phase 2: every row at its rate; the grid's run at that rate is the row's run of --grid-seed
+    grid_runs = {r.name: r for r in grid.runs}
     for v in rows:
         if (v.name, args.grid_seed) not in {(r.name, r.seed) for r in final.runs}:
-            run = next(r for r in grid.runs if r.name == grid_name(v.name, chosen[v.name]))
-            final.add(v, dataclasses.replace(run, name=v.name))
+            final.add(v, dataclasses.replace(grid_runs[grid_name(v.name, chosen[v.name])], name=v.name))
     rest = [s for s in seeds if s != args.grid_seed]
     done = {(r.name, r.seed) for r in final.runs}
     groups: dict[tuple[float, tuple[int, ...]], list[skd.Variant]] = {}  # (lr, missing seeds) -> rows
@@ -301,7 +298,7 @@ def main() -> None:
             groups.setdefault((chosen[v.name], missing), []).append(by_name[v.name])
     print(f"phase 2: {sum(map(len, groups.values()))} rows to train over seeds {rest}", flush=True)
     for (lr, missing), variants in groups.items():
-        train_plan({lr: variants}, list(missing), final)
+        train(variants, lr, list(missing), final)
     save()
     print((out / "scratch.md").read_text(), flush=True)
 

@@ -13,6 +13,7 @@ choice of head. Results: --out/scratch_head.json, .md and .png.
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def main() -> None:
     md.append(
         f"2 blocks of width {args.width} from random weights, cross-entropy only, CLINC150 ({len(clinc.train)} "
         f"training, {len(clinc.test)} test utterances, chance {100 * chance:.2f}%, ln {clinc.num_labels} = "
-        f"{torch.log(torch.tensor(float(clinc.num_labels))):.3f}), lr {args.lr:g}, batch {args.batch_size}, "
+        f"{math.log(clinc.num_labels):.3f}), lr {args.lr:g}, batch {args.batch_size}, "
         f"{args.epochs:g} epochs, seed 0, {args.threads} torch thread(s)."
     )
     md += [
