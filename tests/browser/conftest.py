@@ -20,7 +20,8 @@ SCREENSHOTS = Path(os.environ.get("SPECTRALKD_SCREENSHOTS", REPO / "test-artifac
 @pytest.fixture(scope="session")
 def lab_server(tmp_path_factory):
     require_browser()
-    # SPECTRALKD_QUICK: notebook 05 runs its comparison on one seed for a fifth of an epoch.
+    # SPECTRALKD_QUICK: notebook 03 trains each model one epoch, notebook 05 runs its comparison on one
+    # seed for a fifth of an epoch.
     server = LabServer(REPO, tmp_path_factory.mktemp("jupyterlab"), env={"SPECTRALKD_QUICK": "1"})
     try:
         server.start()
