@@ -37,7 +37,7 @@ from .config import (
     TrainConfig,
     _check_finite,
 )
-from .data import load_intents
+from .data import SHIPPED, load_intents
 from .distill import distill
 from .io import ensure_writable_dir, folder_lock, plain_file_mode, save_figure_atomic, write_json_atomic
 from .losses import FEATURE_LOSSES, MIN_TEMPERATURE, TEXT_FEATURE_KINDS
@@ -98,6 +98,20 @@ _FOLDER = _given("a folder")
 _MODEL = _given("a folder written by save_pretrained, or a hub name")
 _REPORT = _given("a report .json file written by analyze")
 _DATA = _given("builtin, a data file or folder, or hub:NAME")
+
+
+def _add_data(p: argparse.ArgumentParser, default: str | None, default_text: str, whose: str = "") -> None:
+    """The --data option, its choices said once from ``data.SHIPPED``."""
+    shipped = ", ".join(f"'{name}'" for name in SHIPPED)
+    p.add_argument(
+        "--data",
+        type=_DATA,
+        default=default,
+        help=f"{whose}a shipped set ({shipped}), a CLINC150 data_full.json, a BANKING77 folder, a folder with "
+        f"train/validation/test.csv, or hub:clinc_oos / hub:banking77 (needs internet) (default: {default_text})",
+    )
+
+
 _MAPPING = _given(
     "a mapping (a strategy, blocks, links or a .json file), or leave --mapping out for the default"
 )
@@ -217,6 +231,7 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     demo(
         _claim_out(args),
         profile=args.profile,
+        data=args.data,
         n_student_blocks=args.student_blocks,
         seeds=tuple(args.seeds),
         student_train=train,
@@ -441,12 +456,7 @@ def _add_distill_options(p: argparse.ArgumentParser) -> None:
         required=True,
         help="the teacher: a folder written by save_pretrained (e.g. by train-teacher)",
     )
-    p.add_argument(
-        "--data",
-        type=_DATA,
-        default="builtin",
-        help="the teacher's data: builtin, a CLINC150 json, a BANKING77 folder, hub:... (default: builtin)",
-    )
+    _add_data(p, "builtin", "builtin", "the teacher's data: ")
     p.add_argument("--out", type=_FOLDER, required=True, help="output folder (created if missing)")
     p.add_argument(
         "--init-from",
@@ -532,13 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="torch device, e.g. cpu or cuda (default: where the model loads)",
     )
-    p.add_argument(
-        "--data",
-        type=_DATA,
-        default="builtin",
-        help="'builtin' (the project's intent set), a CLINC150 data_full.json, a BANKING77 folder, "
-        "a folder with train/validation/test.csv, or hub:clinc_oos / hub:banking77 (default: builtin)",
-    )
+    _add_data(p, "builtin", "builtin")
     p.add_argument(
         "--split",
         default="validation",
@@ -565,7 +569,8 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="the main job: distillation where it earns its keep (few labels and a transfer set)",
         description=(
-            "On the built-in intents (full: CLINC150), keep a few labelled utterances per intent and use the rest "
+            "On 30 CLINC150 intents the package ships (--data; tiny: the built-in intents, full: all of CLINC150), "
+            "keep a few labelled utterances per intent and use the rest "
             "without labels as a transfer set; fine-tune (or load from runs/) the profile's teacher on the labels "
             "alone, to convergence; analyse it block by block and recommend teacher blocks; then train students cut "
             "from the pretrained encoder over seeds: labelled only, logit KD on the transfer set, and logit "
@@ -580,6 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"tiny, laptop or full (default: ${ENV_VAR}, else laptop when its package is installed, else tiny)",
     )
+    _add_data(p, None, "the profile's: clinc150-subset; tiny: builtin; full: hub:clinc_oos")
     p.add_argument("--student-blocks", type=_positive_int, default=2, help="student blocks (default: 2)")
     p.add_argument("--seeds", type=_seed_list, default=[0, 1, 2], help="seeds, e.g. '0,1,2' (default: 0,1,2)")
     for who, whose in (("student", "each student"), ("teacher", "the teacher")):
@@ -593,7 +599,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--teacher",
         type=_MODEL,
         default=None,
-        help="a teacher folder fine-tuned on the built-in intents (e.g. from train-teacher) instead of the profile's",
+        help="a teacher folder fine-tuned on the demo's data (e.g. from train-teacher) instead of the profile's",
     )
     _finish(p, _cmd_demo, "no progress bars")
 
@@ -694,14 +700,7 @@ def _add_train_teacher(subparsers: Any) -> argparse.ArgumentParser:
         default=None,
         help=f"tiny, laptop or full (default: ${ENV_VAR}, else chosen automatically)",
     )
-    p.add_argument(
-        "--data",
-        type=_DATA,
-        default=None,
-        help="'builtin' (the project's intent set), a CLINC150 data_full.json, a BANKING77 folder, "
-        "a folder with train/validation/test.csv, or hub:clinc_oos / hub:banking77 (needs internet) "
-        "(default: builtin; hub:clinc_oos for full)",
-    )
+    _add_data(p, None, "builtin; hub:clinc_oos for full")
     p.add_argument(
         "--out", type=_FOLDER, required=True, help="output folder for the model, tokenizer and teacher.json"
     )

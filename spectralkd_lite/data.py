@@ -2,6 +2,7 @@
 
 Sources:
 - ``builtin``: the project's own intent set (data/intents: 24 intents, 6 domains);
+- ``clinc150-subset``: 30 CLINC150 intents (data/clinc150_subset, CC BY 3.0), the demo's;
 - CLINC150 from its JSON file (``data_full.json``: train/val/test lists of
   ``[text, intent]``, plus ``oos_*`` out-of-scope splits);
 - BANKING77 from its CSV files (columns ``text,category``);
@@ -22,6 +23,7 @@ __all__ = [
     "SPLITS",
     "IntentData",
     "IntentSplit",
+    "SHIPPED",
     "builtin_dir",
     "few_label_split",
     "load_banking77",
@@ -32,6 +34,8 @@ __all__ = [
 ]
 
 SPLITS = ("train", "validation", "test")
+# the data sets the package ships, by name: their folder under data/ (and under _data/ in the wheel)
+SHIPPED = {"builtin": "intents", "clinc150-subset": "clinc150_subset"}
 _CLINC_SPLIT = {"train": "train", "validation": "val", "test": "test"}
 
 
@@ -111,12 +115,14 @@ def _encode(
     return IntentData(name, splits["train"], splits["validation"], splits["test"])
 
 
-def builtin_dir() -> Path:
-    """The folder of the built-in intent set (inside the wheel, or data/intents in a checkout)."""
-    packaged = resources.files("spectralkd_lite") / "_data" / "intents"
+def builtin_dir(name: str = "builtin") -> Path:
+    """The folder of a shipped data set (``SHIPPED``; inside the wheel, or under data/ in a checkout)."""
+    if name not in SHIPPED:
+        raise ValueError(f"no shipped data set {name!r}: the package ships {', '.join(SHIPPED)}")
+    packaged = resources.files("spectralkd_lite") / "_data" / SHIPPED[name]
     if packaged.is_dir():
         return Path(str(packaged))
-    return Path(__file__).resolve().parents[1] / "data" / "intents"
+    return Path(__file__).resolve().parents[1] / "data" / SHIPPED[name]
 
 
 def _read_csv(path: Path, text_col: str, label_col: str) -> list[tuple[str, str]]:
@@ -152,13 +158,11 @@ def _header(path: Path) -> list[str]:
         return next(csv.reader(f), [])
 
 
-def load_builtin(folder: str | Path | None = None) -> IntentData:
-    """The project's intent set: train.csv, validation.csv, test.csv with columns text,intent.
-
-    A ``folder`` of the same files gives a data set named after the folder.
-    """
+def load_builtin(folder: str | Path | None = None, name: str | None = None) -> IntentData:
+    """A folder of train.csv, validation.csv, test.csv with columns text,intent (default: the
+    project's intent set), named ``name`` (default: "builtin", or the folder's name)."""
     rows = {s: _read_csv((Path(folder or builtin_dir())) / f"{s}.csv", "text", "intent") for s in SPLITS}
-    return _encode(rows, "builtin" if folder is None else Path(folder).resolve().name)
+    return _encode(rows, name or ("builtin" if folder is None else Path(folder).resolve().name))
 
 
 def load_clinc150(path: str | Path, include_oos: bool = False) -> IntentData:
@@ -249,11 +253,11 @@ def load_hub(name: str) -> IntentData:
 
 
 def load_intents(source: str | Path) -> IntentData:
-    """Load by name or path: 'builtin', a CLINC150 JSON file, a BANKING77 folder,
-    a folder with train/validation/test.csv (text,intent), or 'hub:clinc_oos' / 'hub:banking77'."""
+    """Load by name or path: a shipped set ('builtin', 'clinc150-subset'), a CLINC150 JSON file, a
+    BANKING77 folder, a folder with train/validation/test.csv (text,intent), or 'hub:clinc_oos' / 'hub:banking77'."""
     source = str(source)
-    if source == "builtin":
-        return load_builtin()
+    if source in SHIPPED:
+        return load_builtin(builtin_dir(source), name=source)
     if source.startswith("hub:"):
         return load_hub(source[4:])
     path = Path(source)
@@ -271,7 +275,7 @@ def load_intents(source: str | Path) -> IntentData:
                 )
             return load_banking77(path)
     raise ValueError(
-        f"unknown data {source!r}: use 'builtin', a CLINC150 data_full.json file, a BANKING77 folder "
+        f"unknown data {source!r}: use {' or '.join(map(repr, SHIPPED))}, a CLINC150 data_full.json file, a BANKING77 folder "
         "(train.csv, test.csv), a folder with train/validation/test.csv, or hub:clinc_oos / hub:banking77"
     )
 

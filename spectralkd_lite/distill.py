@@ -348,11 +348,17 @@ def load_pretrained_student(
         )
     if tokenizer is not None:
         check_student_tokenizer(model, tokenizer, source, teacher)
-    if student.freeze_embeddings:
+    return _finish_student(model, student, teacher)
+
+
+def _finish_student(model: nn.Module, student: StudentConfig, teacher: nn.Module) -> nn.Module:
+    """What every student path ends with: the embeddings frozen and the mean-pooling head when
+    ``student`` asks for them, and the model on its teacher's device (the device rule)."""
+    if student.freeze_embeddings:  # StudentConfig allows it only over copied or pretrained embeddings
         model.base_model.embeddings.requires_grad_(False)
     if student.pooling == "mean":
         use_mean_pooling(model)
-    return model.to(model_device(teacher))  # the device rule: a student lives where its teacher does
+    return model.to(model_device(teacher))
 
 
 def make_student(
@@ -412,11 +418,7 @@ def make_student(
         pooler = getattr(t_base, "pooler", None)
         if pooler is not None and getattr(s_base, "pooler", None) is not None:
             s_base.pooler.load_state_dict(pooler.state_dict())
-        if student.freeze_embeddings:
-            s_base.embeddings.requires_grad_(False)
-    if student.pooling == "mean":
-        use_mean_pooling(model)
-    return model.to(model_device(teacher))  # the device rule: a student lives where its teacher does
+    return _finish_student(model, student, teacher)
 
 
 # ---------------------------------------------------------------- one run

@@ -125,8 +125,9 @@ def pretrained_student(
     a fresh head per seed, embeddings frozen, so every row starts from the same weights.
     """
     model = make_student(pretrained, StudentConfig(len(blocks), init_from=tuple(blocks)))
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    with quiet_transformers():  # no "Writing model shards" bar: the library does not print
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
     return StudentConfig.from_pretrained(folder, freeze_embeddings=True)
 
 

@@ -1,10 +1,23 @@
 """Loaders of every format, on small files written here, and the shipped intent set."""
 
+import csv
 import json
+import tomllib
+from collections import Counter
+from pathlib import Path
 
 import pytest
 
-from spectralkd_lite.data import load_banking77, load_builtin, load_clinc150, load_intents
+from spectralkd_lite.data import (
+    SHIPPED,
+    builtin_dir,
+    load_banking77,
+    load_builtin,
+    load_clinc150,
+    load_intents,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_builtin_set_is_complete():
@@ -15,6 +28,43 @@ def test_builtin_set_is_complete():
         assert min(split.labels) == 0 and max(split.labels) == data.num_labels - 1
     texts = [t.lower() for s in (data.train, data.validation, data.test) for t in s.texts]
     assert len(texts) == len(set(texts)), "an utterance appears twice"
+
+
+def test_clinc150_subset_is_what_its_readme_says():
+    """30 intents, 40 / 10 / 30 utterances per intent, no utterance in two splits; counted from the CSVs
+    with the csv module, not with the loader."""
+    folder = ROOT / "data" / "clinc150_subset"
+    rows = {}
+    for split in ("train", "validation", "test"):
+        with (folder / f"{split}.csv").open(newline="", encoding="utf-8") as f:
+            rows[split] = [(r["text"], r["intent"]) for r in csv.DictReader(f)]
+    per_intent = {split: Counter(i for _, i in r) for split, r in rows.items()}
+    assert len(per_intent["train"]) == 30
+    assert {split: set(c.values()) for split, c in per_intent.items()} == {
+        "train": {40},
+        "validation": {10},
+        "test": {30},
+    }
+    texts = [t for r in rows.values() for t, _ in r]
+    assert len(texts) == len(set(texts)), "an utterance appears in two places"
+
+    data = load_intents("clinc150-subset")
+    assert data.name == "clinc150-subset" and data.label_names == sorted(per_intent["train"])
+    assert (len(data.train), len(data.validation), len(data.test)) == (1200, 300, 900)
+    assert data.train.texts == [t for t, _ in rows["train"]]
+
+
+def test_every_shipped_set_is_in_the_wheel():
+    force = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"][
+        "wheel"
+    ]["force-include"]
+    for name, folder in SHIPPED.items():
+        assert force[f"data/{folder}"] == f"spectralkd_lite/_data/{folder}"
+        assert builtin_dir(name) == ROOT / "data" / folder  # a checkout reads data/ itself
+    with pytest.raises(
+        ValueError, match="no shipped data set 'nope': the package ships builtin, clinc150-subset"
+    ):
+        builtin_dir("nope")
 
 
 def clinc_file(tmp_path):
