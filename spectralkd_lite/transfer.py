@@ -12,7 +12,7 @@ KD and DistilBERT), so the teacher's fine-tuned blocks cannot simply be copied. 
     + feature terms    logit KD + beta * normalised MSE / spectral loss on chosen blocks
     paper's weighting  logit KD + 0.2 * the spectral loss on the raw scale (``PAPER_CONFIG``)
 
-Used by ``benchmarks/fewlabel.py`` (CLINC150) and the demo (the built-in intents).
+Used by ``benchmarks/fewlabel.py`` (CLINC150) and the demo (30 CLINC150 intents, ``data/clinc150_subset``).
 """
 
 from __future__ import annotations
