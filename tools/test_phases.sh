@@ -26,7 +26,8 @@ PYTEST=("$BIN/python" -m pytest -p no:cacheprovider)
 # shellcheck disable=SC2206  # PYTEST_ARGS is a list of words, as make passes it
 EXTRA=($PYTEST_ARGS)
 FAILED=$(mktemp -d)
-trap 'rm -rf "$FAILED"' EXIT
+CHECKS_DONE="$(mktemp -u)"  # exists once the checks lane is over (two lanes only)
+trap 'rm -rf "$FAILED" "$CHECKS_DONE"' EXIT
 
 mkdir -p "$(dirname "$PHASE_TIMES")"
 printf '%-60s %6s s\n' "setup (venv, system packages, Chromium)" $(( $(date +%s) - START_TIME )) >"$PHASE_TIMES"
@@ -65,13 +66,23 @@ lane_checks() {
   fi
 }
 
+# a phase of the notebooks lane: while the checks lane runs beside it, one torch thread as there (an OpenMP
+# team of 2 beside a busy core spins: notebook 04 took 653 s so, against 144 s alone); after it, every core
+notebooks_phase() {
+  if [ "$LANES" -ge 2 ] && [ ! -e "$CHECKS_DONE" ]; then
+    OMP_NUM_THREADS=1 phase notebooks "$@"
+  else
+    phase notebooks "$@"
+  fi
+}
+
 lane_notebooks() {
   local nb
   for nb in notebooks/*.ipynb; do
     [[ " ${CHECKS_NOTEBOOKS[*]} " == *" $nb "* ]] && continue
-    phase notebooks "notebook $(basename "$nb")" nbval "$nb"
+    notebooks_phase "notebook $(basename "$nb")" nbval "$nb"
   done
-  phase notebooks "browser tests" "${PYTEST[@]}" tests/browser "${EXTRA[@]}"
+  notebooks_phase "browser tests" "${PYTEST[@]}" tests/browser "${EXTRA[@]}"
 }
 
 # each lane's lines, prefixed with its name, as they come
@@ -81,9 +92,10 @@ if [ "$LANES" -ge 2 ]; then
   echo "==> two lanes side by side: notebooks then browser tests; lint, unit tests then the Colab rehearsal"
   lane_notebooks 2>&1 | prefixed notebooks &
   notebooks=$!
-  # one torch thread for the checks, so that the two lanes do not fight over 2 cores (oversubscribed
-  # OpenMP threads spin and slow both); the notebooks keep torch's default
+  # one torch thread per lane while both run, so that they do not fight over 2 cores (oversubscribed
+  # OpenMP threads spin and slow both); the notebooks lane's later phases get every core
   OMP_NUM_THREADS=1 lane_checks 2>&1 | prefixed checks
+  touch "$CHECKS_DONE"
   wait "$notebooks"
 else
   lane_checks
