@@ -61,6 +61,7 @@ from .text import check_text_model
 from .training import RunResult
 from .workflows import (
     FEW_LABEL_TRAIN,
+    DemoTeacher,
     analyze_text_model,
     demo,
     teacher_report,
@@ -235,8 +236,9 @@ def _cmd_demo(args: argparse.Namespace) -> None:
         n_student_blocks=args.student_blocks,
         seeds=tuple(args.seeds),
         student_train=train,
-        teacher_overrides={"epochs": args.teacher_epochs} if args.teacher_epochs is not None else None,
-        teacher_path=args.teacher,
+        teacher=DemoTeacher(
+            args.teacher, {"epochs": args.teacher_epochs} if args.teacher_epochs is not None else {}
+        ),
         log=print,
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +44,12 @@ from .transfer import (
 )
 
 __all__ = [
+    "DEMO_DATA",
     "DEMO_ROWS",
     "DEMO_STUDENT_TRAIN",
     "FEW_LABELS",
     "FEW_LABEL_TRAIN",
+    "DemoTeacher",
     "analyze_text_model",
     "cut_student",
     "demo",
@@ -175,6 +178,16 @@ FEW_LABEL_TRAIN = {
 DEMO_ROWS = (LABELLED, KD, "logit KD + spectral, uniform", "logit KD + spectral, most intense")
 
 
+@dataclass(frozen=True)
+class DemoTeacher:
+    """The demo's teacher: ``path``, a teacher folder of your own (it may have seen more labels than the
+    setting allows: the log says so), else the profile's recipe with ``overrides`` (``TeacherRecipe``
+    fields, e.g. ``{"epochs": 2}``), fine-tuned on the labelled utterances or read from the cache."""
+
+    path: str | os.PathLike | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
 def demo(
     out_dir: str | os.PathLike = "runs/demo",
     *,
@@ -183,8 +196,7 @@ def demo(
     n_student_blocks: int = 2,
     seeds: tuple[int, ...] = (0, 1, 2),
     student_train: TrainConfig | None = None,
-    teacher_overrides: dict[str, Any] | None = None,
-    teacher_path: str | os.PathLike | None = None,
+    teacher: DemoTeacher = DemoTeacher(),
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """The README's main job: distillation where it earns its keep, a few labels and a transfer set.
@@ -198,8 +210,7 @@ def demo(
     *pretrained* encoder's lowest blocks (tiny: a fresh random model), and every row of
     ``DEMO_ROWS`` trains over ``seeds`` (two students at a time on a CPU): labelled only, logit KD,
     + spectral on the uniform and on the most intense blocks (``student_train``, default ``FEW_LABEL_TRAIN[profile]``).
-    ``teacher_overrides`` go to the teacher recipe; ``teacher_path`` is a teacher folder of your own
-    (it may have seen more labels than the setting allows: the log says so). ``log`` receives each
+    ``teacher``: where the teacher comes from (``DemoTeacher``). ``log`` receives each
     line, one per trained run too (the command line passes ``print``); files go to ``out_dir``.
     """
     say = log or (lambda _line: None)
@@ -215,11 +226,11 @@ def demo(
         f"({per_intent_val} per intent), {len(labelled.test)} test"
     )
     tfidf = tfidf_baseline(labelled)
-    if teacher_path is not None:
-        model, tokenizer, info = load_teacher(teacher_path, labelled)
-        how = f"from {teacher_path}; it may have seen more than the {len(labelled.train)} labelled utterances"
+    if teacher.path is not None:
+        model, tokenizer, info = load_teacher(teacher.path, labelled)
+        how = f"from {teacher.path}; it may have seen more than the {len(labelled.train)} labelled utterances"
     else:
-        model, tokenizer, info = get_teacher(name, labelled, **(teacher_overrides or {}))
+        model, tokenizer, info = get_teacher(name, labelled, **teacher.overrides)
         epochs = info.get("epochs_trained")
         how = "from the cache" if info["cached"] else f"fine-tuned in {info['train_seconds']:.0f} s"
         how += f", {epochs} epochs to converge" if epochs else ""
