@@ -99,23 +99,28 @@ _FOLDER = _given("a folder")
 _MODEL = _given("a folder written by save_pretrained, or a hub name")
 _REPORT = _given("a report .json file written by analyze")
 _DATA = _given("builtin, a data file or folder, or hub:NAME")
+_MAPPING = _given(
+    "a mapping (a strategy, blocks, links or a .json file), or leave --mapping out for the default"
+)
 
 
-def _add_data(p: argparse.ArgumentParser, default: str | None, default_text: str, whose: str = "") -> None:
-    """The --data option, its choices said once from ``data.SHIPPED``."""
+def _add_data(
+    p: argparse.ArgumentParser,
+    default: str | None = "builtin",
+    default_text: str | None = None,
+    whose: str = "",
+) -> None:
+    """The --data option, its choices said once from ``data.SHIPPED``; the help names ``default_text``
+    (when the default needs more words than ``default`` itself)."""
     shipped = ", ".join(f"'{name}'" for name in SHIPPED)
     p.add_argument(
         "--data",
         type=_DATA,
         default=default,
         help=f"{whose}a shipped set ({shipped}), a CLINC150 data_full.json, a BANKING77 folder, a folder with "
-        f"train/validation/test.csv, or hub:clinc_oos / hub:banking77 (needs internet) (default: {default_text})",
+        f"train/validation/test.csv, or hub:clinc_oos / hub:banking77 (needs internet) "
+        f"(default: {default_text or default})",
     )
-
-
-_MAPPING = _given(
-    "a mapping (a strategy, blocks, links or a .json file), or leave --mapping out for the default"
-)
 
 
 def _positive_int(text: str) -> int:
@@ -458,7 +463,7 @@ def _add_distill_options(p: argparse.ArgumentParser) -> None:
         required=True,
         help="the teacher: a folder written by save_pretrained (e.g. by train-teacher)",
     )
-    _add_data(p, "builtin", "builtin", "the teacher's data: ")
+    _add_data(p, whose="the teacher's data: ")
     p.add_argument("--out", type=_FOLDER, required=True, help="output folder (created if missing)")
     p.add_argument(
         "--init-from",
@@ -544,7 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="torch device, e.g. cpu or cuda (default: where the model loads)",
     )
-    _add_data(p, "builtin", "builtin")
+    _add_data(p)
     p.add_argument(
         "--split",
         default="validation",
