@@ -91,9 +91,9 @@ def plot_sections(sections: dict[str, skd.Comparison], path: Path, chance: float
         full.set_xlim(0, 100)
         full.set_xlabel("test accuracy (%), mean ± std over seeds")
         full.set_title(f"{key}: full scale")
-        full.legend(loc="lower left", fontsize="small")
+        full.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")  # off the bars
         c.plot(ax=zoom, title=f"{key}: zoom (not from 0)")
-        zoom.set_xlabel("\n".join(textwrap.fill(line, 60) for line in zoom.get_xlabel().split("\n")))
+        zoom.set_xlabel("\n".join(textwrap.fill(line, 45) for line in zoom.get_xlabel().split("\n")))
         zoom.set_facecolor("#f4f4f4")
     save_figure_atomic(fig, path, dpi=110)
     plt.close(fig)

@@ -52,10 +52,17 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Variant:
-    """One row of a comparison: a name and its objective (``config.mapping`` = the aligned layers)."""
+    """One row of a comparison: a name and its objective (``config.mapping`` = the aligned layers).
+
+    ``data`` and ``train``: a row that trains on data or a schedule of its own (the few-label
+    comparison's ``labelled only``); None, the comparison's. A row with data of its own reads
+    no teacher cache (the cache holds the comparison's training split).
+    """
 
     name: str
     config: DistillConfig
+    data: Any = field(default=None, compare=False, repr=False)
+    train: TrainConfig | None = None
 
     def describe(self) -> str:
         """The aligned layers in the one link format (``"1:3, 2:6"``), or "-" without a mapping."""
@@ -486,6 +493,23 @@ def check_plan(variants: Sequence[Variant], seeds: Sequence[int]) -> None:
         raise ValueError(f"give one or more distinct seeds, got {list(seeds)}")
 
 
+def start_workers() -> Any:
+    """The process context of a comparison's workers, started ahead of need.
+
+    Workers are forked from a fork server (never from the caller: a process forked after
+    OpenMP has run can hang) that imports this package once, so each worker starts in
+    about a second instead of importing torch and transformers itself (some 10 s on a
+    small CPU). The server starts in the background: call this early (the demo does,
+    before training its teacher) and the import overlaps other work. Returns the context.
+    """
+    context = torch.multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
+    return context
+
+
 # What every run of a comparison shares, set once per worker process (run_comparison, workers > 1).
 _WORKER: dict[str, Any] = {}
 
@@ -510,11 +534,11 @@ def _run_one(task: tuple[Variant, int], shared: dict[str, Any] | None = None) ->
     _, run = distill(
         w["teacher"],
         w["tokenizer"],
-        w["data"],
+        w["data"] if variant.data is None else variant.data,
         variant.config,
-        dataclasses.replace(w["train"], seed=seed),
+        dataclasses.replace(variant.train or w["train"], seed=seed),
         student=w["student"],
-        cache=w["cache"],
+        cache=w["cache"] if variant.data is None else None,
     )
     return dataclasses.replace(run, name=variant.name)
 
@@ -551,7 +575,7 @@ def run_comparison(
     and the blocks the variants align, and every step of every run reuses them. ``on_run`` is
     called after each run, in the order of the plan (the command line prints a line there).
 
-    ``workers`` > 1 trains that many runs at once, each in its own process (spawned;
+    ``workers`` > 1 trains that many runs at once, each in its own process (``start_workers``;
     the teacher and its cache reach them through shared memory) with the CPU's
     cores divided between them: small students use several cores poorly, so two
     one-thread runs finish sooner than two two-thread runs one after the other. A
@@ -587,7 +611,7 @@ def run_comparison(
         pool = None
     else:
         threads = max(1, (os.cpu_count() or 1) // workers)
-        context = torch.multiprocessing.get_context("spawn")
+        context = start_workers()
         # the teacher as (class, config, weights); the model itself does not pickle
         sent = shared | {"teacher": (type(teacher), teacher.config, teacher.state_dict())}
         pool = context.Pool(workers, initializer=_worker_init, initargs=(sent, threads))

@@ -18,6 +18,7 @@ Used by ``benchmarks/fewlabel.py`` (CLINC150) and the demo (30 CLINC150 intents,
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -167,63 +168,62 @@ def run_few_label(
 
     ``labelled only`` trains on ``labelled`` for at most ``labelled_epochs`` (None: as
     many optimiser steps as the other rows at most, ``train.epochs`` x (labelled +
-    transfer) / labelled, with its patience scaled the same way, so that it waits as many
-    optimiser steps as the others); every other row on ``labelled`` + ``pseudo``
-    (``with_transfer``) for at most ``train.epochs``; all stop early on ``labelled.validation`` (``train.early_stopping``)
-    and start from ``student``. ``on_update`` is called with the comparison so far after
-    each run (to save partial results; ``on_run`` first gets the run itself). The rows
-    other than labelled only train as one plan, row after row, seed after seed, so that
+    transfer) / labelled, evaluated once per epoch of the others so that it waits as
+    many optimiser steps as they do; given, it is evaluated every epoch, its patience
+    scaled by that ratio); every other row on ``labelled`` + ``pseudo`` (``with_transfer``)
+    for at most ``train.epochs``; all stop early on ``labelled.validation``
+    (``train.early_stopping``) and start from ``student``. ``on_update`` is called with the
+    comparison so far after each run (to save partial results; ``on_run`` first gets the
+    run itself). All rows train as one plan, row after row, seed after seed, so that
     ``workers`` stay busy across rows.
     """
     opts = FewLabelOptions(**options)  # an unknown option is a TypeError naming it
-    labelled, labelled_epochs, on_run, on_update = (
-        data.labelled,
-        opts.labelled_epochs,
-        opts.on_run,
-        opts.on_update,
-    )
+    labelled = data.labelled
     if train.early_stopping is None:
         raise ValueError("a few-label comparison trains to convergence: give train.early_stopping (patience)")
     both = with_transfer(labelled, data.pseudo)
-    # the labelled set is a small fraction of labelled + transfer: counted in optimiser steps, its row gets
-    # the same ceiling and the same patience as the others (an epoch of a few steps is no unit to wait in)
+    # labelled only: a small fraction of labelled + transfer, so counted in optimiser steps it gets the others'
+    # ceiling and patience (an epoch of a few steps is no unit to wait in): it is evaluated once per epoch of
+    # theirs; with an epoch ceiling of its own (labelled_epochs), every epoch, its patience scaled
+    steps_per_epoch = math.ceil(len(both.train) / train.batch_size)
     ratio = len(both.train) / len(labelled.train)
-    if labelled_epochs is None:
-        labelled_epochs = train.epochs * ratio
-    patience_alone = max(train.early_stopping, round(train.early_stopping * ratio))
+    if opts.labelled_epochs is None:
+        eval_steps = {"eval_strategy": "steps", "eval_steps": steps_per_epoch}
+        alone = dataclasses.replace(
+            train, epochs=train.epochs * ratio, training_args=eval_steps | train.training_args
+        )
+    else:
+        patience = max(train.early_stopping, round(train.early_stopping * ratio))
+        alone = dataclasses.replace(train, epochs=opts.labelled_epochs, early_stopping=patience)
+    rows = [dataclasses.replace(v, data=labelled, train=alone) if v.name == LABELLED else v for v in variants]
     comparison = Comparison()
-    by_name = {v.name: v for v in variants}
 
     def one_run(run: RunResult) -> None:
-        comparison.add(by_name[run.name], run)
-        if on_run is not None:
-            on_run(run)
-        if on_update is not None:
-            on_update(comparison)
+        comparison.add(next(v for v in rows if v.name == run.name), run)
+        if opts.on_run is not None:
+            opts.on_run(run)
+        if opts.on_update is not None:
+            opts.on_update(comparison)
 
-    # labelled only alone (its own data, ceiling and patience); every other row shares one data set and
-    # schedule, so their runs go to one plan: one teacher cache and one pool of workers for all of them
-    groups = [[v] for v in variants if v.name == LABELLED] + [[v for v in variants if v.name != LABELLED]]
-    for group in filter(None, groups):
-        alone = group[0].name == LABELLED
-        epochs = labelled_epochs if alone else train.epochs
-        patience = patience_alone if alone else train.early_stopping
-        for key, value in (("epochs_by_row", epochs), ("patience_by_row", patience)):
-            comparison.meta[key] = {**comparison.meta.get(key, {}), **{v.name: value for v in group}}
-        with quiet_transformers():  # the library does not print: no loading or saving bars
-            row = run_comparison(
-                teacher,
-                tokenizer,
-                labelled if alone else both,
-                group,
-                student,
-                dataclasses.replace(train, epochs=epochs, early_stopping=patience),
-                seeds,
-                on_run=one_run,
-                workers=opts.workers,
-                progress=opts.progress,
-            )
-        comparison.meta.update(row.meta)
+    # one plan, labelled only first (its runs are the longest): one pool of workers keeps every core busy
+    with quiet_transformers():  # the library does not print: no loading or saving bars
+        result = run_comparison(
+            teacher,
+            tokenizer,
+            both,
+            rows,
+            student,
+            train,
+            seeds,
+            on_run=one_run,
+            workers=opts.workers,
+            progress=opts.progress,
+        )
+    comparison.meta.update(
+        result.meta,
+        epochs_by_row={v.name: (v.train or train).epochs for v in rows},
+        patience_by_row={v.name: (v.train or train).early_stopping for v in rows},
+    )
     return comparison
 
 

@@ -226,11 +226,15 @@ def test_a_few_label_comparison_trains_each_row_on_its_data(small_teacher, tmp_p
     # labelled only waits as many optimiser steps as the others: its patience is scaled like its ceiling
     ratio = len(both.train) / len(labelled.train)
     assert c.meta["patience_by_row"] == {"labelled only": round(ratio), "pseudo-labels": 1, "logit KD": 1}
-    # by default labelled only gets as many optimiser steps at most as the transfer rows
-    alone = run_few_label(model, tok, setting, rows[:1], student, train, [0])
-    assert alone.meta["epochs_by_row"]["labelled only"] == pytest.approx(
-        len(both.train) / len(labelled.train)
-    )
+    # by default labelled only gets as many optimiser steps at most as the transfer rows and is evaluated once
+    # per epoch of theirs; both rows train in one pool of two workers, each on its own data
+    pooled = run_few_label(model, tok, setting, rows[:2], student, train, [0], workers=2)
+    assert pooled.meta["epochs_by_row"]["labelled only"] == pytest.approx(len(both.train) / len(labelled.train))
+    per_epoch = -(-len(both.train) // 64)
+    alone, pseudo_run = pooled.runs
+    assert pseudo_run.steps == per_epoch and len(pseudo_run.validation_curve) == 1
+    assert per_epoch <= alone.steps <= per_epoch + 1  # one labelled batch an epoch, ratio epochs (rounded up)
+    assert len(alone.validation_curve) == -(-alone.steps // per_epoch)  # and once at the end
     with pytest.raises(TypeError, match="patience"):  # an option that does not exist is named
         run_few_label(model, tok, setting, rows, student, train, [0], patience=3)
     with pytest.raises(ValueError, match="give train.early_stopping"):
