@@ -40,9 +40,13 @@ browser-deps:
 	  else echo "no /usr/bin/chromium: the browser tests will be skipped (they fail in CI)"; fi; \
 	fi
 
-setup: system-deps $(BIN)/python
+setup: system-deps $(VENV)/.installed
+
+# installs once, again when pyproject.toml changes (a stamp, so that `make demo` after `make setup` starts at once)
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
 	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+	@echo "$(EXTRAS)" > $@
 
 demo: setup
 	$(BIN)/spectralkd-lite demo --out runs/demo
