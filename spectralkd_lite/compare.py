@@ -20,7 +20,6 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from scipy.stats import rankdata
 from tqdm.auto import tqdm
 
 from .baselines import tfidf_baseline
@@ -458,6 +457,8 @@ def _bootstrap_counts(n_seeds: int, n_examples: int, n_boot: int, seed: int) -> 
 def _spearman(scores: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Spearman's rho of each row of ``scores`` (B, R) with ``x`` (R,): the Pearson correlation of
     their ranks (ties share their mean rank); NaN where a row's scores are all equal."""
+    from scipy.stats import rankdata  # here: scipy.stats takes over a second to import, every run of the CLI
+
     r_s = rankdata(scores, axis=1)
     r_x = rankdata(x)
     r_s = r_s - r_s.mean(axis=1, keepdims=True)
