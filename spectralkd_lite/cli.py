@@ -580,8 +580,8 @@ def build_parser() -> argparse.ArgumentParser:
             "keep a few labelled utterances per intent and use the rest "
             "without labels as a transfer set; fine-tune (or load from runs/) the profile's teacher on the labels "
             "alone, to convergence; analyse it block by block and recommend teacher blocks; then train students cut "
-            "from the pretrained encoder over seeds: labelled only, logit KD on the transfer set, and logit "
-            "KD + spectral on the uniform and on the most intense blocks, with paired 95%% intervals, beside "
+            "from the pretrained encoder over seeds: labelled only, and logit KD + spectral on the transfer set "
+            "with the uniform and with the most intense blocks, with paired 95%% intervals, beside "
             "TF-IDF and the teacher. Writes the report, figures and the comparison to --out."
         ),
     )
