@@ -229,7 +229,9 @@ def test_a_few_label_comparison_trains_each_row_on_its_data(small_teacher, tmp_p
     # by default labelled only gets as many optimiser steps at most as the transfer rows and is evaluated once
     # per epoch of theirs; both rows train in one pool of two workers, each on its own data
     pooled = run_few_label(model, tok, setting, rows[:2], student, train, [0], workers=2)
-    assert pooled.meta["epochs_by_row"]["labelled only"] == pytest.approx(len(both.train) / len(labelled.train))
+    assert pooled.meta["epochs_by_row"]["labelled only"] == pytest.approx(
+        len(both.train) / len(labelled.train)
+    )
     per_epoch = -(-len(both.train) // 64)
     alone, pseudo_run = pooled.runs
     assert pseudo_run.steps == per_epoch and len(pseudo_run.validation_curve) == 1
