@@ -501,12 +501,17 @@ def start_workers() -> Any:
     OpenMP has run can hang) that imports this package once, so each worker starts in
     about a second instead of importing torch and transformers itself (some 10 s on a
     small CPU). The server starts in the background: call this early (the demo does,
-    before training its teacher) and the import overlaps other work. Returns the context.
+    before training its teacher) and the import overlaps other work. Returns the context
+    (where there is no fork server, as on Windows, spawned workers: they import the package each).
     """
-    context = torch.multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return torch.multiprocessing.get_context("spawn")
     from multiprocessing import forkserver
 
+    context = torch.multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
     forkserver.ensure_running()
     return context
 

@@ -207,3 +207,14 @@ def test_parallel_workers_give_the_runs_of_one_process(small):
         torch.testing.assert_close(v, before[k], msg=k)
     with pytest.raises(ValueError, match="workers must be a whole number >= 1, got 0"):
         skd.run_comparison(teacher, tok, data, variants, student, train, workers=0)
+
+
+def test_workers_come_from_a_fork_server_where_there_is_one(monkeypatch):
+    """Never forked from the caller (after OpenMP has run, a fork can hang): a fork server, else spawn."""
+    import multiprocessing
+
+    from spectralkd_lite.compare import start_workers
+
+    assert start_workers().get_start_method() == "forkserver"  # Linux, where CI runs
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])  # as on Windows
+    assert start_workers().get_start_method() == "spawn"
