@@ -196,10 +196,11 @@ def run_few_label(
         patience = max(train.early_stopping, round(train.early_stopping * ratio))
         alone = dataclasses.replace(train, epochs=opts.labelled_epochs, early_stopping=patience)
     rows = [dataclasses.replace(v, data=labelled, train=alone) if v.name == LABELLED else v for v in variants]
+    by_name = {v.name: v for v in rows}
     comparison = Comparison()
 
     def one_run(run: RunResult) -> None:
-        comparison.add(next(v for v in rows if v.name == run.name), run)
+        comparison.add(by_name[run.name], run)
         if opts.on_run is not None:
             opts.on_run(run)
         if opts.on_update is not None:
