@@ -302,6 +302,18 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def select_rows(variants: list[skd.Variant], rows: str, parser: argparse.ArgumentParser) -> list[skd.Variant]:
+    """The rows ``--rows`` names ('all', or names separated by ';'), in the order given."""
+    if rows == "all":
+        return variants
+    wanted = [r.strip() for r in rows.split(";")]
+    by_name = {v.name: v for v in variants}
+    unknown = set(wanted) - set(by_name)
+    if unknown:
+        parser.error(f"unknown rows {sorted(unknown)}; allowed: {', '.join(by_name)}")
+    return [by_name[name] for name in wanted]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_setting_arguments(parser)
@@ -333,13 +345,7 @@ def main() -> None:
     labelled, tfidf, teacher, tokenizer, info = st.labelled, st.tfidf, st.teacher, st.tokenizer, st.info
     teacher_test, pseudo, pseudo_acc, report = st.teacher_test, st.pseudo, st.pseudo_acc, st.report
     variants = transfer_variants(teacher.config.num_hidden_layers, report.intensity)
-    if args.rows != "all":
-        wanted = [r.strip() for r in args.rows.split(";")]
-        unknown = set(wanted) - {v.name for v in variants}
-        if unknown:
-            parser.error(f"unknown rows {sorted(unknown)}; allowed: {', '.join(v.name for v in variants)}")
-        by_name = {v.name: v for v in variants}
-        variants = [by_name[name] for name in wanted]  # in the order given
+    variants = select_rows(variants, args.rows, parser)
     train = st.train
     key = f"teacher seed {args.teacher_seed}"
     meta.update(st.meta)

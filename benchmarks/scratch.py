@@ -44,7 +44,7 @@ from pathlib import Path
 
 import torch
 from _results import provenance, provenance_line
-from fewlabel import epoch_lines, plot_sections, print_run, teacher_check
+from fewlabel import epoch_lines, plot_sections, print_run, select_rows, teacher_check
 
 import spectralkd_lite as skd
 from spectralkd_lite.data import load_clinc150
@@ -170,6 +170,7 @@ def main() -> None:
     parser.add_argument("--grid", default="3e-4,1e-3,3e-3", help="learning rates tried per row")
     parser.add_argument("--grid-seed", type=int, default=0)
     parser.add_argument("--seeds", default="0,1,2,3,4")
+    parser.add_argument("--rows", default="all", help="'all', or row names separated by ';'")
     parser.add_argument("--epochs", type=float, default=15, help="most epochs")
     parser.add_argument("--patience", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -198,7 +199,7 @@ def main() -> None:
     print(f"teacher: {100 * teacher_test:.2f}% test after {info.get('epochs_trained')} epochs", flush=True)
     report = teacher_report(teacher, tokenizer, clinc)
     print("teacher intensity by block:", [round(x, 4) for x in report.intensity], flush=True)
-    rows = scratch_rows(teacher.config.num_hidden_layers, report.intensity)
+    rows = select_rows(scratch_rows(teacher.config.num_hidden_layers, report.intensity), args.rows, parser)
     by_name = {v.name: v for v in rows}
     student = skd.StudentConfig(2, width=args.width, pooling="mean")
     train_config = skd.TrainConfig(
