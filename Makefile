@@ -40,13 +40,18 @@ browser-deps:
 	  else echo "no /usr/bin/chromium: the browser tests will be skipped (they fail in CI)"; fi; \
 	fi
 
-setup: system-deps $(VENV)/.installed
+comma := ,
+# one stamp per set of extras: `make setup EXTRAS=dev` after a full setup installs what dev needs
+STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-# installs once, again when pyproject.toml changes (a stamp, so that `make demo` after `make setup` starts at once)
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+setup: system-deps $(STAMP)
+
+# installs once, again when pyproject.toml or EXTRAS change (a stamp, so that `make demo` after `make setup`
+# starts at once)
+$(STAMP): pyproject.toml | $(BIN)/python
 	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
-	@echo "$(EXTRAS)" > $@
+	@touch $@
 
 demo: setup
 	$(BIN)/spectralkd-lite demo --out runs/demo

@@ -554,6 +554,7 @@ class RunOptions:
     """How ``run_comparison`` carries out its runs, never what they compute (see there)."""
 
     on_run: Callable[[RunResult], None] | None = None
+    on_update: Callable[[Comparison], None] | None = None
     workers: int = 1
     progress: bool = False
 
@@ -574,12 +575,14 @@ def run_comparison(
 ) -> Comparison:
     """Train a fresh student for every variant and seed; return the Comparison.
 
-    ``options``: the fields of :class:`RunOptions` (``on_run``, ``workers``, ``progress``). Every
+    ``options``: the fields of :class:`RunOptions` (``on_run``, ``on_update``, ``workers``,
+    ``progress``). Every
     run starts from the same student construction (``student.init_from`` teacher blocks when
     given, else from scratch with the seed), so rows differ only in the objective. With
     ``train.cache_teacher`` the teacher runs over the training split once, keeping its logits
     and the blocks the variants align, and every step of every run reuses them. ``on_run`` is
-    called after each run, in the order of the plan (the command line prints a line there).
+    called after each run, in the order of the plan (the command line prints a line there), then
+    ``on_update`` with the comparison so far (to save partial results).
 
     ``workers`` > 1 trains that many runs at once, each in its own process (``start_workers``;
     the teacher and its cache reach them through shared memory) with the CPU's
@@ -592,7 +595,7 @@ def run_comparison(
     """
     check_plan(variants, seeds)
     opts = RunOptions(**options)  # an unknown option is a TypeError naming it
-    on_run, workers, progress = opts.on_run, opts.workers, opts.progress
+    workers, progress = opts.workers, opts.progress
     if workers > 1 and any(p.is_cuda for p in teacher.parameters()):
         raise ValueError("workers > 1 divides the CPU's cores between runs; on a GPU, use workers=1")
     comparison = Comparison()
@@ -628,8 +631,10 @@ def run_comparison(
             comparison.add(variant, run)
             bar.set_postfix_str(f"{variant.name}, seed {seed}", refresh=False)
             bar.update()
-            if on_run is not None:
-                on_run(run)
+            if opts.on_run is not None:
+                opts.on_run(run)
+            if opts.on_update is not None:
+                opts.on_update(comparison)
     except BaseException:
         if pool is not None:
             pool.terminate()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,6 @@ from .data import IntentData, IntentSplit
 from .distill import make_student
 from .mapping import resolve
 from .modelfiles import quiet_transformers
-from .training import RunResult
 
 __all__ = [
     "KD",
@@ -144,12 +143,11 @@ class FewLabelData:
 
 @dataclasses.dataclass(frozen=True)
 class FewLabelOptions(RunOptions):
-    """How ``run_few_label`` carries out its runs: ``RunOptions``' ``on_run`` (each run), ``workers``
-    (runs at once) and ``progress``, plus ``labelled_epochs`` (labelled only's ceiling, see there)
-    and ``on_update`` (the comparison so far, after each run)."""
+    """How ``run_few_label`` carries out its runs: ``RunOptions``' ``on_run`` (each run), ``on_update``
+    (the comparison so far, after each run), ``workers`` (runs at once) and ``progress``, plus
+    ``labelled_epochs`` (labelled only's ceiling, see there)."""
 
     labelled_epochs: float | None = None
-    on_update: Callable[[Comparison], None] | None = None
 
 
 def run_few_label(
@@ -172,9 +170,7 @@ def run_few_label(
     many optimiser steps as they do; given, it is evaluated every epoch, its patience
     scaled by that ratio); every other row on ``labelled`` + ``pseudo`` (``with_transfer``)
     for at most ``train.epochs``; all stop early on ``labelled.validation``
-    (``train.early_stopping``) and start from ``student``. ``on_update`` is called with the
-    comparison so far after each run (to save partial results; ``on_run`` first gets the
-    run itself). All rows train as one plan, row after row, seed after seed, so that
+    (``train.early_stopping``) and start from ``student``. All rows train as one plan, row after row, seed after seed, so that
     ``workers`` stay busy across rows.
     """
     opts = FewLabelOptions(**options)  # an unknown option is a TypeError naming it
@@ -196,19 +192,9 @@ def run_few_label(
         patience = max(train.early_stopping, round(train.early_stopping * ratio))
         alone = dataclasses.replace(train, epochs=opts.labelled_epochs, early_stopping=patience)
     rows = [dataclasses.replace(v, data=labelled, train=alone) if v.name == LABELLED else v for v in variants]
-    by_name = {v.name: v for v in rows}
-    comparison = Comparison()
-
-    def one_run(run: RunResult) -> None:
-        comparison.add(by_name[run.name], run)
-        if opts.on_run is not None:
-            opts.on_run(run)
-        if opts.on_update is not None:
-            opts.on_update(comparison)
-
     # one plan, labelled only first (its runs are the longest): one pool of workers keeps every core busy
     with quiet_transformers():  # the library does not print: no loading or saving bars
-        result = run_comparison(
+        comparison = run_comparison(
             teacher,
             tokenizer,
             both,
@@ -216,12 +202,12 @@ def run_few_label(
             student,
             train,
             seeds,
-            on_run=one_run,
+            on_run=opts.on_run,
+            on_update=opts.on_update,
             workers=opts.workers,
             progress=opts.progress,
         )
     comparison.meta.update(
-        result.meta,
         epochs_by_row={v.name: (v.train or train).epochs for v in rows},
         patience_by_row={v.name: (v.train or train).early_stopping for v in rows},
     )
