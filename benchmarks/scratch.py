@@ -98,6 +98,37 @@ def chosen_rates(grid: skd.Comparison, rows: list[skd.Variant], rates: list[floa
     return chosen
 
 
+def against_lines(final: skd.Comparison, meta: dict, setting: dict) -> list[str]:
+    """Each row against the same row of ``setting["against"]`` (a scratch.json of the same data and
+    teacher at another epoch ceiling): paired by seed, with the share of runs that stopped early."""
+    path = Path(setting["against"])
+    other = read_json(path, "from-scratch results to compare with")
+    if other["meta"]["data"] != meta["data"] or other["setting"]["teacher_test"] != setting["teacher_test"]:
+        raise ValueError(f"{path}: another data set or teacher than this run's; its rows cannot be paired")
+    earlier = skd.Comparison.from_dict(other["final"], f"{path} final")
+    epochs, here = other["meta"]["train"]["epochs"], meta["train"]["epochs"]
+    if epochs == here:
+        raise ValueError(
+            f"{path}: the same epoch ceiling ({here:g}) as this run's; --against compares ceilings"
+        )
+    both = skd.Comparison()  # each row renamed by its ceiling: "no KD, at most 30 epochs"
+    for c, ceiling in ((final, here), (earlier, epochs)):
+        for r in c.runs:
+            if r.name in final.variants and r.name in earlier.variants:
+                name = f"{r.name}, at most {ceiling:g} epochs"
+                both.add(skd.Variant(name, c.variants[r.name].config), dataclasses.replace(r, name=name))
+    pairs = [(f"{n}, at most {here:g} epochs", f"{n}, at most {epochs:g} epochs") for n in final.variants]
+    stopped = [len(r.validation_curve) < here for r in final.runs]
+    lines = [
+        "",
+        f"## Against the same rows at most {epochs:g} epochs ({path})",
+        "",
+        f"{sum(stopped)} of {len(stopped)} runs here stopped early, before the {here:g}-epoch ceiling.",
+        "",
+    ]
+    return lines + paired_lines(both, pairs)
+
+
 def write_results(out: Path, meta: dict, setting: dict, grid: skd.Comparison, final: skd.Comparison) -> None:
     d, t = meta["data"], meta["train"]
     rates = t["grid"]
@@ -159,6 +190,8 @@ def write_results(out: Path, meta: dict, setting: dict, grid: skd.Comparison, fi
         elif at_chance:
             md.append(f"- ROWS AT CHANCE (a bug to fix, not a result): {', '.join(at_chance)}.")
     md.append(f"- wall time of the last command: {setting['wall_seconds']:.0f} s.")
+    if final.runs and setting.get("against"):
+        md += against_lines(final, meta, setting)
     write_json_atomic(
         out / "scratch.json",
         {"meta": meta, "setting": setting, "grid": grid.to_dict(), "final": final.to_dict()},
@@ -188,6 +221,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--threads", type=int, default=None, help="torch threads of the teacher phase")
     parser.add_argument(
+        "--against",
+        default=None,
+        help="a scratch.json of the same data and teacher at another --epochs: each row's paired difference from it",
+    )
+    parser.add_argument(
         "--report-only",
         action="store_true",
         help="train nothing: write --out/scratch.md and .png again from --out/scratch.json",
@@ -197,6 +235,8 @@ def main() -> None:
         path = Path(args.out) / "scratch.json"
         saved = read_json(path, "from-scratch results")
         grid, final = (skd.Comparison.from_dict(saved[k], f"{path} {k}") for k in ("grid", "final"))
+        if args.against:
+            saved["setting"]["against"] = args.against
         write_results(Path(args.out), saved["meta"], saved["setting"], grid, final)
         print(f"wrote {args.out}/scratch.md and .png from {path}")
         return
@@ -250,6 +290,7 @@ def main() -> None:
         "tfidf": tfidf,
         "intensity": report.intensity,
         "rows": [v.name for v in rows],
+        "against": args.against,
     }
 
     out = Path(args.out)
