@@ -111,13 +111,10 @@ def against_lines(final: skd.Comparison, meta: dict, setting: dict) -> list[str]
         raise ValueError(
             f"{path}: the same epoch ceiling ({here:g}) as this run's; --against compares ceilings"
         )
-    both = skd.Comparison()  # each row renamed by its ceiling: "no KD, at most 30 epochs"
-    for c, ceiling in ((final, here), (earlier, epochs)):
-        for r in c.runs:
-            if r.name in final.variants and r.name in earlier.variants:
-                name = f"{r.name}, at most {ceiling:g} epochs"
-                both.add(skd.Variant(name, c.variants[r.name].config), dataclasses.replace(r, name=name))
-    pairs = [(f"{n}, at most {here:g} epochs", f"{n}, at most {epochs:g} epochs") for n in final.variants]
+    shared = [n for n in final.variants if n in earlier.variants]
+    both = final.renamed(f"at most {here:g} epochs", shared)  # "no KD, at most 30 epochs"
+    both.extend(earlier.renamed(f"at most {epochs:g} epochs", shared))
+    pairs = [(f"{n}, at most {here:g} epochs", f"{n}, at most {epochs:g} epochs") for n in shared]
     stopped = [len(r.validation_curve) < here for r in final.runs]
     lines = [
         "",

@@ -12,7 +12,7 @@ import math
 import os
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,6 +159,19 @@ class Comparison:
             raise ValueError(f"run {run.name!r} recorded under variant {variant.name!r}")
         self.variants[variant.name] = variant
         self.runs.append(run)
+
+    def renamed(self, suffix: str, rows: Collection[str] | None = None) -> Comparison:
+        """A copy of ``rows`` (default: all) each called "<name>, <suffix>", without references: to pair
+        the same rows of two comparisons (another epoch ceiling, another teacher) in one, with ``extend``."""
+        keep = set(self.variants) if rows is None else set(rows) & set(self.variants)
+        out = Comparison(meta=dict(self.meta))
+        for r in self.runs:
+            if r.name in keep:
+                name = f"{r.name}, {suffix}"
+                out.add(
+                    dataclasses.replace(self.variants[r.name], name=name), dataclasses.replace(r, name=name)
+                )
+        return out
 
     def extend(self, other: Comparison) -> None:
         """Add ``other``'s runs, variants and references (rows run later on the same students and data)."""

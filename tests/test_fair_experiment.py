@@ -128,6 +128,21 @@ def test_paired_difference_widens_with_the_seed_spread():
     assert d["high"] - d["low"] > 0 and d["low"] <= d["diff"] <= d["high"]
 
 
+def test_the_same_row_of_two_comparisons_pairs_by_seed_after_renaming():
+    """Two schedules of one row (two Comparisons): renamed, joined and paired, the difference is the
+    mean over seeds and examples of their per-example flags' difference."""
+    rng = np.random.default_rng(2)
+    short, long = rng.random((3, 500)) < 0.8, rng.random((3, 500)) < 0.7
+    both = comparison_of({"no KD": long, "other": long}).renamed("long", ["no KD", "absent"])
+    both.extend(comparison_of({"no KD": short}).renamed("short"))
+    assert set(both.variants) == {"no KD, long", "no KD, short"}
+    assert {r.name for r in both.runs} == set(both.variants) and len(both.runs) == 6
+    d = both.paired_difference("no KD, long", "no KD, short")
+    assert d["diff"] == pytest.approx((long.astype(float) - short.astype(float)).mean(), abs=1e-12)
+    with pytest.raises(ValueError, match="already in this comparison"):
+        both.extend(comparison_of({"no KD": short}).renamed("short"))
+
+
 def test_paired_difference_needs_shared_seeds_with_results():
     c = comparison_of({"a": np.ones((2, 10), bool)})
     c.add(skd.Variant("b", skd.DistillConfig()), RunResult("b", 7, 1.0, None, 0.0))
