@@ -64,6 +64,7 @@ PAIRS = (
     (KD, NO_KD),
     (KD_T4, NO_KD),
     (KD_T4, KD),
+    ("logit KD + spectral, uniform", NO_KD),
     ("logit KD + MSE, uniform", KD),
     ("logit KD + spectral, uniform", KD),
     ("logit KD + spectral, uniform", "logit KD + MSE, uniform"),
