@@ -129,6 +129,8 @@ def against_lines(final: skd.Comparison, meta: dict, setting: dict) -> list[str]
 
 def write_results(out: Path, meta: dict, setting: dict, grid: skd.Comparison, final: skd.Comparison) -> None:
     d, t = meta["data"], meta["train"]
+    # rows in the setting's order, whichever command trained them first
+    final.variants = dict(sorted(final.variants.items(), key=lambda kv: setting["rows"].index(kv[0])))
     rates = t["grid"]
     one_rate = len(rates) == 1  # a check at one rate (``--grid 1e-2``), not a choice
     title = "# From scratch, fairly: 2-block students from random weights, CLINC150"
