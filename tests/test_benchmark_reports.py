@@ -15,7 +15,11 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 # (script, the JSON and Markdown it writes, committed files written by that script)
 REPORTS = [
-    ("scratch.py", "scratch", ["scratch", "scratch_grid_edge", "scratch_30_epochs", "scratch_30_epochs_patience5"]),
+    (
+        "scratch.py",
+        "scratch",
+        ["scratch", "scratch_grid_edge", "scratch_30_epochs", "scratch_30_epochs_patience5"],
+    ),
     ("fewlabel.py", "fewlabel", ["fewlabel"]),
 ]
 
