@@ -113,9 +113,10 @@ def against_lines(final: skd.Comparison, meta: dict, setting: dict) -> list[str]
             f"{path}: the same epoch ceiling ({here:g}) as this run's; --against compares ceilings"
         )
     shared = [n for n in final.variants if n in earlier.variants]
-    both = final.renamed(f"at most {here:g} epochs", shared)  # "no KD, at most 30 epochs"
-    both.extend(earlier.renamed(f"at most {epochs:g} epochs", shared))
-    pairs = [(f"{n}, at most {here:g} epochs", f"{n}, at most {epochs:g} epochs") for n in shared]
+    this, that = f"at most {here:g} epochs", f"at most {epochs:g} epochs"
+    both = final.renamed(this, shared)  # "no KD, at most 30 epochs"
+    both.extend(earlier.renamed(that, shared))
+    pairs = [(f"{n}, {this}", f"{n}, {that}") for n in shared]
     stopped = [len(r.validation_curve) < here for r in final.runs]
     lines = [
         "",

@@ -589,9 +589,8 @@ def run_comparison(
     """Train a fresh student for every variant and seed; return the Comparison.
 
     ``options``: the fields of :class:`RunOptions` (``on_run``, ``on_update``, ``workers``,
-    ``progress``). Every
-    run starts from the same student construction (``student.init_from`` teacher blocks when
-    given, else from scratch with the seed), so rows differ only in the objective. With
+    ``progress``). Every run starts from the same student construction (``student.init_from``
+    teacher blocks when given, else from scratch with the seed), so rows differ only in the objective. With
     ``train.cache_teacher`` the teacher runs over the training split once, keeping its logits
     and the blocks the variants align, and every step of every run reuses them. ``on_run`` is
     called after each run, in the order of the plan (the command line prints a line there), then

@@ -170,8 +170,8 @@ def run_few_label(
     many optimiser steps as they do; given, it is evaluated every epoch, its patience
     scaled by that ratio); every other row on ``labelled`` + ``pseudo`` (``with_transfer``)
     for at most ``train.epochs``; all stop early on ``labelled.validation``
-    (``train.early_stopping``) and start from ``student``. All rows train as one plan, row after row, seed after seed, so that
-    ``workers`` stay busy across rows.
+    (``train.early_stopping``) and start from ``student``. All rows train as one plan, row after
+    row, seed after seed, so that ``workers`` stay busy across rows.
     """
     opts = FewLabelOptions(**options)  # an unknown option is a TypeError naming it
     labelled = data.labelled
